@@ -1,0 +1,1 @@
+"""Gold: reporting tables, overwritten whole or one partition at a time."""

@@ -1,0 +1,1 @@
+"""Silver: validated, deduplicated tables merged on their primary key, plus their quarantines."""

@@ -1,0 +1,98 @@
+"""Turns a DataFrame function into a lakehouse asset, registered so any runner can find it by key.
+
+    @transformation(target=ORDERS, sources={"orders_raw": ORDERS_RAW})
+    def orders(orders_raw: DataFrame) -> DataFrame: ...
+
+The function sees only Spark DataFrames: where it runs (this process, Glue, EMR Serverless) and
+where tables live are the compute resource's and the table store's business.
+"""
+
+
+import hashlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dagster as dg
+
+from lakehouse.contracts.model import TableContract
+from lakehouse.io.io_manager import CODE_VERSION_KEY
+
+IO_MANAGER_KEY = "lakehouse_io_manager"
+
+
+@dataclass(frozen=True)
+class Transformation:
+    target: TableContract
+    sources: dict[str, TableContract]
+    fn: Callable
+    code_version: str
+
+    @property
+    def key(self) -> str:
+        return self.target.asset_key.to_user_string()
+
+
+_REGISTRY: dict[str, Transformation] = {}
+
+
+def transformation(*, target: TableContract, sources: dict[str, TableContract]) -> Callable[[Callable], Transformation]:
+    """Declare ``fn`` as the transformation that produces ``target`` from ``sources``."""
+
+    def register(fn: Callable) -> Transformation:
+        params = list(inspect.signature(fn).parameters)
+        if sorted(params) != sorted(sources):
+            raise TypeError(f"transformation {fn.__name__} takes {params} but declares sources {sorted(sources)}")
+        # The code version changes whenever the logic or the target's contract changes.
+        digest = hashlib.sha256((inspect.getsource(fn) + target.model_dump_json()).encode()).hexdigest()[:12]
+        t = Transformation(target=target, sources=dict(sources), fn=fn, code_version=digest)
+        if t.key in _REGISTRY and _REGISTRY[t.key].fn.__qualname__ != fn.__qualname__:
+            raise ValueError(f"two transformations produce {t.key}")
+        _REGISTRY[t.key] = t
+        return t
+
+    return register
+
+
+def registered(asset_key: str) -> Transformation:
+    """The transformation that produces ``asset_key`` (e.g. "silver/orders")."""
+    try:
+        return _REGISTRY[asset_key]
+    except KeyError:
+        raise KeyError(f"no transformation produces {asset_key}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def table_metadata(contract: TableContract, code_version: str | None = None) -> dict:
+    metadata = {
+        "dagster/column_schema": contract.column_schema,
+        "dagster/table_name": contract.qualified_name,
+        "write_mode": contract.mode.value,
+    }
+    if contract.primary_key:
+        metadata["primary_key"] = ", ".join(contract.primary_key)
+    if contract.partition_by:
+        metadata["partitioned_by"] = ", ".join(contract.partition_by)
+    if code_version:
+        metadata[CODE_VERSION_KEY] = code_version
+    return metadata
+
+
+def transformation_asset(t: Transformation, **asset_kwargs) -> dg.AssetsDefinition:
+    """The Dagster asset that runs ``t`` on whichever compute resource is configured."""
+    from lakehouse.resources.compute import SparkCompute
+
+    @dg.asset(
+        key=t.target.asset_key,
+        deps=[s.asset_key for s in t.sources.values()],
+        description=t.target.description,
+        metadata=table_metadata(t.target, t.code_version),
+        code_version=t.code_version,
+        kinds={"spark", "iceberg"},
+        group_name=t.target.layer.value,
+        io_manager_key=IO_MANAGER_KEY,
+        **asset_kwargs,
+    )
+    def _asset(context: dg.AssetExecutionContext, compute: SparkCompute):
+        return compute.run(context, t)
+
+    return _asset

@@ -1,0 +1,152 @@
+"""The lakehouse's tables, declared once each."""
+
+from __future__ import annotations
+
+from lakehouse.contracts.model import Column, Layer, TableContract
+
+LINEAGE = (
+    Column(name="_source_file", type="string", required=True, description="Landing file, relative to the landing root"),
+    Column(name="_ingested_at", type="timestamptz", required=True, description="When Bronze ingested the record"),
+    Column(name="_batch_id", type="string", required=True, description="Bronze ingestion batch (Dagster run id)"),
+)
+
+_RECORD = (
+    Column(name="_raw", type="string", required=True, description="The record exactly as landed"),
+    Column(name="_line_number", type="long", required=True, description="1-based line in the landing file"),
+)
+
+_DT = Column(name="dt", type="date", required=True, description="Day the landing file arrived")
+
+ORDERS_RAW = TableContract(
+    name="orders_raw",
+    layer=Layer.bronze,
+    description="Every order CDC event landed, once, as raw JSON text with its lineage.",
+    columns=(*_RECORD, *LINEAGE, _DT),
+    partition_by=("dt",),
+)
+
+CUSTOMERS_RAW = TableContract(
+    name="customers_raw",
+    layer=Layer.bronze,
+    description="Every customer CSV row landed, once, split into text fields, with its lineage.",
+    columns=(
+        Column(name="customer_id", type="string"),
+        Column(name="name", type="string"),
+        Column(name="email", type="string"),
+        Column(name="country", type="string"),
+        Column(name="updated_at", type="string"),
+        Column(name="_parse_error", type="string", description="Why the row could not be split (else null)"),
+        *_RECORD,
+        *LINEAGE,
+        _DT,
+    ),
+    partition_by=("dt",),
+)
+
+ORDERS = TableContract(
+    name="orders",
+    layer=Layer.silver,
+    description="One row per live order: its highest-lsn valid CDC event. Deleted orders are absent.",
+    columns=(
+        Column(name="order_id", type="string", required=True, description="Order identifier"),
+        Column(name="customer_id", type="string", required=True, description="Customer who placed the order"),
+        Column(name="status", type="string", required=True, description="placed|paid|shipped|delivered|cancelled"),
+        Column(name="amount", type="decimal(18,2)", required=True, description="Order amount, >= 0"),
+        Column(name="currency", type="string", required=True, description="ISO-4217 code"),
+        Column(name="created_at", type="timestamptz", required=True, description="When the order was created (UTC)"),
+        Column(name="updated_at", type="timestamptz", required=True, description="When the order last changed (UTC)"),
+        Column(name="lsn", type="long", required=True, description="Log sequence number of the winning event"),
+        *LINEAGE,
+    ),
+    primary_key=("order_id",),
+    sequence_by="lsn",
+    delete_flag="_is_delete",
+)
+
+_REJECT_COLUMNS = (
+    Column(name="record_id", type="string", required=True, description="<source file>:<line number>"),
+    Column(name="reason", type="string", required=True, description="First validation rule the record broke"),
+    Column(name="_raw", type="string", required=True, description="The record exactly as landed"),
+    Column(name="_line_number", type="long", required=True, description="1-based line in the landing file"),
+    *LINEAGE,
+)
+
+ORDERS_REJECTS = TableContract(
+    name="orders_rejects",
+    layer=Layer.silver,
+    description="Quarantine: every invalid order record with its raw text, source and reason.",
+    columns=_REJECT_COLUMNS,
+    primary_key=("record_id",),
+)
+
+CUSTOMERS = TableContract(
+    name="customers",
+    layer=Layer.silver,
+    description="One row per customer: the valid row with the latest updated_at.",
+    columns=(
+        Column(name="customer_id", type="string", required=True, description="Customer identifier"),
+        Column(name="name", type="string", description="Display name"),
+        Column(name="email", type="string", description="E-mail address"),
+        Column(name="country", type="string", description="ISO-3166 alpha-2 code"),
+        Column(name="updated_at", type="timestamptz", required=True, description="When the customer last changed (UTC)"),
+        *LINEAGE,
+    ),
+    primary_key=("customer_id",),
+    sequence_by="updated_at",
+)
+
+CUSTOMERS_REJECTS = TableContract(
+    name="customers_rejects",
+    layer=Layer.silver,
+    description="Quarantine: every invalid customer record with its raw text, source and reason.",
+    columns=_REJECT_COLUMNS,
+    primary_key=("record_id",),
+)
+
+DAILY_SALES = TableContract(
+    name="daily_sales",
+    layer=Layer.gold,
+    description="Sales per UTC day of order creation and currency, over live orders not cancelled.",
+    columns=(
+        Column(name="report_date", type="date", required=True, description="UTC date of created_at"),
+        Column(name="currency", type="string", required=True, description="ISO-4217 code"),
+        Column(name="total_orders", type="long", required=True, description="Number of orders"),
+        Column(name="total_revenue", type="decimal(18,2)", required=True, description="Sum of amount"),
+        Column(name="unique_customers", type="long", required=True, description="Distinct customers"),
+    ),
+    primary_key=("report_date", "currency"),
+    partition_by=("report_date",),
+)
+
+CUSTOMER_SUMMARY = TableContract(
+    name="customer_summary",
+    layer=Layer.gold,
+    description="Per customer: attributes, number of live orders and revenue of those not cancelled.",
+    columns=(
+        Column(name="customer_id", type="string", required=True, description="Customer identifier"),
+        Column(name="name", type="string", description="Display name (null if unknown)"),
+        Column(name="email", type="string", description="E-mail address"),
+        Column(name="country", type="string", description="ISO-3166 alpha-2 code"),
+        Column(name="order_count", type="long", required=True, description="Live orders, any status"),
+        Column(name="total_revenue", type="decimal(18,2)", required=True, description="Sum of amount, not cancelled"),
+    ),
+    primary_key=("customer_id",),
+)
+
+ALL_TABLES: tuple[TableContract, ...] = (
+    ORDERS_RAW,
+    CUSTOMERS_RAW,
+    ORDERS,
+    ORDERS_REJECTS,
+    CUSTOMERS,
+    CUSTOMERS_REJECTS,
+    DAILY_SALES,
+    CUSTOMER_SUMMARY,
+)
+
+
+def contract_for(layer: str, name: str) -> TableContract:
+    for contract in ALL_TABLES:
+        if contract.layer.value == layer and contract.name == name:
+            return contract
+    raise KeyError(f"no table contract for {layer}/{name}; known: {', '.join(c.qualified_name for c in ALL_TABLES)}")

@@ -1,0 +1,272 @@
+"""The table store on pyiceberg and Arrow: runs wherever Python runs (local disk or S3)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from functools import reduce
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, In
+from pyiceberg.table import Table
+
+from lakehouse.contracts.model import Column, ContractViolation, Layer, TableContract, WriteMode
+from lakehouse.io.merge import plan_merge, tombstone_schema
+from lakehouse.io.table_store import CommitStamp, TableInfo, TableStore, WriteResult
+
+SOURCE_FILES_KEY = b"lakehouse.source_files"
+STAMP_KEY = b"lakehouse.stamp"
+
+
+class ArrowTableStore(TableStore):
+    """Iceberg tables through a pyiceberg catalog; Bronze as Hive-partitioned Parquet through Arrow.
+
+    ``locations`` maps each layer to the root URI its tables live under (``<root>/<table>``);
+    ``namespaces`` maps each layer to its catalog namespace (Glue database).
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        locations: Mapping[Layer, str],
+        namespaces: Mapping[Layer, str],
+        filesystem: pafs.FileSystem | None = None,
+    ):
+        self.catalog = catalog
+        self.locations = dict(locations)
+        self.namespaces = dict(namespaces)
+        self._fs = filesystem
+
+    # ---- locations -------------------------------------------------------------------------
+    def uri(self, contract: TableContract) -> str:
+        return f"{self.locations[contract.layer].rstrip('/')}/{contract.name}"
+
+    def identifier(self, contract: TableContract, suffix: str = "") -> tuple[str, str]:
+        return (self.namespaces[contract.layer], contract.name + suffix)
+
+    def _fs_path(self, uri: str) -> tuple[pafs.FileSystem, str]:
+        if self._fs is not None:
+            return self._fs, uri.split("://", 1)[-1]
+        return pafs.FileSystem.from_uri(uri)
+
+    # ---- Bronze: Parquet append ------------------------------------------------------------
+    def append(self, contract: TableContract, data: pa.Table, stamp: CommitStamp) -> WriteResult:
+        if contract.layer is not Layer.bronze:
+            return self._iceberg_append(contract, data, stamp)
+        data = contract.conform(data)
+        fs, root = self._fs_path(self.uri(contract))
+        written = 0
+        parts = contract.partition_by
+        groups = [((), data)] if not parts else _split_by(data, parts)
+        for values, part in groups:
+            folder = "/".join([root, *(f"{c}={v}" for c, v in zip(parts, values))])
+            body = part.drop_columns(list(parts))
+            sources = sorted(set(body["_source_file"].to_pylist())) if "_source_file" in body.column_names else []
+            body = body.replace_schema_metadata(
+                {SOURCE_FILES_KEY: json.dumps(sources).encode(), STAMP_KEY: json.dumps(stamp.properties()).encode()}
+            )
+            fs.create_dir(folder, recursive=True)
+            name = f"part-{stamp.run_id[:8]}-{uuid.uuid4().hex[:12]}.parquet"
+            # Write under a hidden name, then rename: readers skip names starting with "." and the
+            # rename (or, on S3, the single PUT) makes the file appear whole or not at all.
+            tmp = f"{folder}/.{name}.tmp"
+            pq.write_table(body, tmp, filesystem=fs, compression="zstd")
+            fs.move(tmp, f"{folder}/{name}")
+            written += part.num_rows
+        info = self.info(contract)
+        return WriteResult(contract.qualified_name, info.uri, WriteMode.append, written, info.row_count, committed=written > 0)
+
+    def _bronze_files(self, contract: TableContract) -> list[pafs.FileInfo]:
+        fs, root = self._fs_path(self.uri(contract))
+        if fs.get_file_info(root).type == pafs.FileType.NotFound:
+            return []
+        infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+        return [i for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith((".", "_"))]
+
+    def ingested_sources(self, contract: TableContract) -> set[str]:
+        fs, _ = self._fs_path(self.uri(contract))
+        sources: set[str] = set()
+        for info in self._bronze_files(contract):
+            meta = pq.read_schema(info.path, filesystem=fs).metadata or {}
+            sources.update(json.loads(meta.get(SOURCE_FILES_KEY, b"[]")))
+        return sources
+
+    def _bronze_dataset(self, contract: TableContract) -> ds.Dataset | None:
+        files = self._bronze_files(contract)
+        if not files:
+            return None
+        fs, root = self._fs_path(self.uri(contract))
+        part_schema = pa.schema([contract.arrow_schema.field(c) for c in contract.partition_by])
+        return ds.dataset(
+            [f.path for f in files],
+            filesystem=fs,
+            format="parquet",
+            partitioning=ds.partitioning(part_schema, flavor="hive"),
+            partition_base_dir=root,
+        )
+
+    # ---- Iceberg ---------------------------------------------------------------------------
+    def load_table(self, contract: TableContract, suffix: str = "") -> Table | None:
+        try:
+            return self.catalog.load_table(self.identifier(contract, suffix))
+        except NoSuchTableError:
+            return None
+
+    def ensure_table(self, contract: TableContract) -> Table:
+        table = self.load_table(contract)
+        if table is None:
+            namespace = self.namespaces[contract.layer]
+            try:
+                self.catalog.create_namespace(namespace)
+            except NamespaceAlreadyExistsError:
+                pass
+            table = self.catalog.create_table_if_not_exists(
+                self.identifier(contract),
+                schema=contract.iceberg_schema,
+                partition_spec=contract.partition_spec(),
+                location=self.uri(contract),
+                properties={"format-version": "2", "write.parquet.compression-codec": "zstd"},
+            )
+        return table
+
+    def _tombstones(self, contract: TableContract) -> Table:
+        table = self.load_table(contract, "__tombstones")
+        if table is None:
+            key = contract.column(contract.primary_key[0])
+            seq = contract.column(contract.sequence_by)
+            tomb = TableContract(
+                name=contract.name + "__tombstones",
+                layer=contract.layer,
+                description=f"Applied deletes of {contract.qualified_name}",
+                columns=(key, Column(name="seq", type=seq.type, required=True)),
+                primary_key=(key.name,),
+                write_mode=WriteMode.overwrite,
+            )
+            table = self.catalog.create_table_if_not_exists(
+                self.identifier(tomb), schema=tomb.iceberg_schema, location=self.uri(tomb), properties={"format-version": "2"}
+            )
+        return table
+
+    def _iceberg_append(self, contract: TableContract, data: pa.Table, stamp: CommitStamp) -> WriteResult:
+        table = self.ensure_table(contract)
+        data = contract.conform(data)
+        if data.num_rows:
+            table.append(data, snapshot_properties=stamp.properties())
+        return self._result(contract, table, data.num_rows, committed=data.num_rows > 0)
+
+    def merge(self, contract: TableContract, data: pa.Table, stamp: CommitStamp) -> WriteResult:
+        key = contract.primary_key[0]
+        table = self.ensure_table(contract)
+        batch = contract.conform(data)
+        seq_col = contract.sequence_by or key
+        existing = self._scan_keys(table, contract, batch[key], [key, seq_col])
+        tomb_table = self._tombstones(contract) if contract.delete_flag else None
+        tombs = (
+            self._scan_keys(tomb_table, contract, batch[key], [key, "seq"])
+            if tomb_table is not None
+            else tombstone_schema(contract).empty_table()
+        )
+        plan = plan_merge(contract, batch, existing, tombs)
+        counts = {"inserted": plan.inserted, "updated": plan.updated, "deleted": plan.deleted, "ignored": plan.ignored}
+        if plan.changes == 0:
+            return self._result(contract, table, 0, committed=False, counts=counts)
+        props = {**stamp.properties(), **{f"lakehouse.rows-{k}": str(v) for k, v in counts.items()}}
+        if tomb_table is not None and len(plan.tombstones):
+            # Tombstones are committed first: if the main commit then fails, re-applying the batch
+            # still deletes (the row's own sequence is older), so nothing is lost or resurrected.
+            with tomb_table.transaction() as tx:
+                raised = pc.is_in(tombs[key], value_set=plan.tombstones[key])
+                if pc.any(raised).as_py():
+                    tx.delete(In(key, tombs.filter(raised)[key].to_pylist()), snapshot_properties=stamp.properties())
+                tx.append(plan.tombstones, snapshot_properties=stamp.properties())
+        with table.transaction() as tx:
+            if len(plan.remove_keys):
+                tx.delete(In(key, plan.remove_keys.to_pylist()), snapshot_properties=props)
+            if plan.upserts.num_rows:
+                tx.append(plan.upserts, snapshot_properties=props)
+        return self._result(contract, table, plan.upserts.num_rows, counts=counts)
+
+    def _scan_keys(self, table: Table, contract: TableContract, keys: pa.ChunkedArray, columns: list[str]) -> pa.Table:
+        if table.current_snapshot() is None or len(keys) == 0:
+            fields = [contract.arrow_schema.field(c) if c != "seq" else tombstone_schema(contract).field("seq") for c in columns]
+            return pa.schema(fields).empty_table()
+        found = table.scan(selected_fields=tuple(columns)).to_arrow()
+        return found.filter(pc.is_in(found[columns[0]], value_set=pc.unique(keys.combine_chunks())))
+
+    def overwrite(
+        self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None
+    ) -> WriteResult:
+        table = self.ensure_table(contract)
+        data = contract.conform(data)
+        condition: BooleanExpression = AlwaysTrue()
+        if partition:
+            unknown = set(partition) - set(contract.partition_by)
+            if unknown:
+                raise ContractViolation(f"{contract.qualified_name}: {sorted(unknown)} are not partition columns")
+            for column, value in partition.items():
+                outside = data.filter(pc.not_equal(data[column], pa.scalar(value, data.schema.field(column).type)))
+                if outside.num_rows:
+                    raise ContractViolation(
+                        f"{contract.qualified_name}: {outside.num_rows} row(s) fall outside partition {column}={value}"
+                    )
+            condition = reduce(And, [EqualTo(c, v) for c, v in partition.items()]) if len(partition) > 1 else EqualTo(*next(iter(partition.items())))
+        table.overwrite(data, overwrite_filter=condition, snapshot_properties=stamp.properties())
+        return self._result(contract, table, data.num_rows)
+
+    def _result(self, contract, table: Table, written: int, committed: bool = True, counts=None) -> WriteResult:
+        table = table.refresh()
+        snap = table.current_snapshot()
+        rows = int(snap.summary.get("total-records", 0)) if snap and snap.summary else 0
+        return WriteResult(
+            contract.qualified_name, table.location(), contract.mode, written, rows,
+            snapshot_id=snap.snapshot_id if snap else None, committed=committed, counts=counts or {},
+        )
+
+    # ---- reading ---------------------------------------------------------------------------
+    def read(self, contract: TableContract) -> pa.Table:
+        if contract.layer is Layer.bronze:
+            dataset = self._bronze_dataset(contract)
+            data = dataset.to_table() if dataset is not None else contract.arrow_schema.empty_table()
+        else:
+            table = self.load_table(contract)
+            data = table.scan().to_arrow() if table is not None else contract.arrow_schema.empty_table()
+        return contract.conform(data)
+
+    def info(self, contract: TableContract) -> TableInfo:
+        if contract.layer is Layer.bronze:
+            fs, _ = self._fs_path(self.uri(contract))
+            files = self._bronze_files(contract)
+            rows = sum(pq.read_metadata(f.path, filesystem=fs).num_rows for f in files)
+            return TableInfo(contract.qualified_name, self.uri(contract), contract.mode, bool(files), rows, files=len(files))
+        table = self.load_table(contract)
+        if table is None:
+            return TableInfo(contract.qualified_name, self.uri(contract), contract.mode, False, 0)
+        snap = table.current_snapshot()
+        summary = dict(snap.summary.additional_properties) if snap and snap.summary else {}
+        return TableInfo(
+            contract.qualified_name,
+            table.location(),
+            contract.mode,
+            True,
+            int(summary.get("total-records", 0)),
+            snapshot_id=snap.snapshot_id if snap else None,
+            files=int(summary.get("total-data-files", 0)),
+            summary=summary,
+        )
+
+
+def _split_by(data: pa.Table, columns: tuple[str, ...]) -> list[tuple[tuple, pa.Table]]:
+    """Split a table into one piece per distinct value of ``columns``."""
+    distinct = data.group_by(list(columns)).aggregate([]).to_pylist()
+    pieces = []
+    for row in distinct:
+        mask = reduce(pc.and_, [pc.equal(data[c], pa.scalar(row[c], data.schema.field(c).type)) for c in columns])
+        pieces.append((tuple(row[c] for c in columns), data.filter(mask)))
+    return pieces

@@ -1,0 +1,37 @@
+"""Dagster metadata for a table write: what users see on each materialization in the UI."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from lakehouse.contracts.model import TableContract
+from lakehouse.io.table_store import TableInfo, WriteResult
+
+
+def write_metadata(contract: TableContract, result: WriteResult) -> dict[str, dg.RawMetadataValue]:
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "dagster/row_count": result.row_count,
+        "dagster/column_schema": contract.column_schema,
+        "dagster/table_name": result.table,
+        "dagster/uri": dg.MetadataValue.path(result.uri),
+        "table_uri": dg.MetadataValue.path(result.uri),
+        "write_mode": result.mode.value,
+        "rows_written": result.rows_written,
+        "committed": result.committed,
+    }
+    if result.snapshot_id is not None:
+        metadata["snapshot_id"] = dg.MetadataValue.text(str(result.snapshot_id))
+    for name, value in result.counts.items():
+        metadata[f"rows_{name}"] = value
+    return metadata
+
+
+def info_metadata(contract: TableContract, info: TableInfo) -> dict[str, dg.RawMetadataValue]:
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "dagster/row_count": info.row_count,
+        "table_uri": dg.MetadataValue.path(info.uri),
+        "data_files": info.files,
+    }
+    if info.snapshot_id is not None:
+        metadata["snapshot_id"] = dg.MetadataValue.text(str(info.snapshot_id))
+    return metadata

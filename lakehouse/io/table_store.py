@@ -1,0 +1,92 @@
+"""The table store: one interface for the lakehouse's write semantics, whatever the engine.
+
+Bronze tables are appended Parquet files; Silver tables are merged on their key; Gold tables are
+overwritten whole or one partition at a time. Every write is one atomic commit stamped with the
+Dagster run, asset, partition and code version that made it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from lakehouse.contracts.model import TableContract, WriteMode
+
+
+@dataclass(frozen=True)
+class CommitStamp:
+    """Who made a table version: recorded in every Iceberg snapshot summary and Parquet footer."""
+
+    run_id: str
+    asset_key: str
+    partition_key: str | None = None
+    code_version: str | None = None
+
+    def properties(self) -> dict[str, str]:
+        props = {"dagster.run-id": self.run_id, "dagster.asset-key": self.asset_key}
+        if self.partition_key:
+            props["dagster.partition-key"] = self.partition_key
+        if self.code_version:
+            props["dagster.code-version"] = self.code_version
+        return props
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    table: str  # layer.name
+    uri: str  # table location
+    mode: WriteMode
+    rows_written: int  # rows in the data files this write added
+    row_count: int  # rows in the table after the write
+    snapshot_id: int | None = None  # Iceberg snapshot (None for Parquet tables or no-op writes)
+    committed: bool = True  # False when there was nothing to change
+    counts: dict[str, int] = field(default_factory=dict)  # merge: inserted/updated/deleted/ignored
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    table: str
+    uri: str
+    mode: WriteMode
+    exists: bool
+    row_count: int
+    snapshot_id: int | None = None
+    files: int = 0
+    summary: dict[str, str] = field(default_factory=dict)
+
+
+class TableStore(ABC):
+    """Reads and writes lakehouse tables with the semantics their contracts declare."""
+
+    def write(self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None) -> WriteResult:
+        """Write ``data`` with the table's write mode (one atomic commit)."""
+        mode = contract.mode
+        if mode is WriteMode.append:
+            return self.append(contract, data, stamp)
+        if mode is WriteMode.merge:
+            return self.merge(contract, data, stamp)
+        return self.overwrite(contract, data, stamp, partition)
+
+    @abstractmethod
+    def append(self, contract: TableContract, data: pa.Table, stamp: CommitStamp) -> WriteResult: ...
+
+    @abstractmethod
+    def merge(self, contract: TableContract, data: pa.Table, stamp: CommitStamp) -> WriteResult: ...
+
+    @abstractmethod
+    def overwrite(
+        self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None
+    ) -> WriteResult: ...
+
+    @abstractmethod
+    def read(self, contract: TableContract) -> pa.Table:
+        """The table's current contents, with the contract's Arrow schema (empty if it does not exist)."""
+
+    @abstractmethod
+    def info(self, contract: TableContract) -> TableInfo: ...
+
+    @abstractmethod
+    def ingested_sources(self, contract: TableContract) -> set[str]:
+        """Landing files already appended to a Bronze table."""

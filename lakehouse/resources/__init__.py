@@ -1,0 +1,1 @@
+"""Compute resources: local Spark, and where else transformations can run."""

@@ -1,0 +1,1 @@
+"""Sources: the landing zone and sample data for it."""

@@ -1,0 +1,96 @@
+"""The landing zone: where source files arrive, local folder or s3:// prefix, and how to read them.
+
+Layout: ``<root>/<source>/dt=YYYY-MM-DD/<file>``; ``dt`` is the day the file arrived.
+"""
+
+
+import csv
+import datetime as dt
+import gzip
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow.fs as pafs
+from dagster import ConfigurableResource
+
+_DT_FOLDER = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
+
+SOURCE_SUFFIXES = {"orders": (".jsonl", ".jsonl.gz"), "customers": (".csv", ".csv.gz")}
+CUSTOMER_HEADER = ["customer_id", "name", "email", "country", "updated_at"]
+
+
+class LandingError(ValueError):
+    """The landing zone holds something that breaks its contract."""
+
+
+@dataclass(frozen=True, order=True)
+class LandingFile:
+    relative_path: str  # e.g. "orders/dt=2026-01-01/orders-0001.jsonl": the file's identity
+    dt: dt.date
+    path: str  # filesystem path to open
+
+
+class LandingZone:
+    """Lists and streams landing files through a pyarrow filesystem (local or S3)."""
+
+    def __init__(self, root: str, filesystem: pafs.FileSystem | None = None):
+        self.root = root.rstrip("/")
+        if filesystem is None:
+            filesystem, path = pafs.FileSystem.from_uri(self.root) if "://" in self.root else (pafs.LocalFileSystem(), self.root)
+        else:
+            path = self.root.split("://", 1)[-1]
+        self.fs = filesystem
+        self.base = path.rstrip("/")
+
+    def files(self, source: str, day: dt.date | None = None) -> list[LandingFile]:
+        """Landing files of ``source`` (optionally of one day), oldest day first."""
+        suffixes = SOURCE_SUFFIXES[source]
+        folder = f"{self.base}/{source}"
+        if self.fs.get_file_info(folder).type != pafs.FileType.Directory:
+            return []
+        found = []
+        for day_dir in self.fs.get_file_info(pafs.FileSelector(folder)):
+            if day_dir.type != pafs.FileType.Directory:
+                continue
+            m = _DT_FOLDER.match(day_dir.base_name)
+            if not m:
+                raise LandingError(f"landing folder {day_dir.path!r} is not named dt=YYYY-MM-DD")
+            try:
+                landed = dt.date.fromisoformat(m[1])
+            except ValueError as exc:
+                raise LandingError(f"landing folder {day_dir.path!r} names an invalid day: {exc}") from exc
+            if day is not None and landed != day:
+                continue
+            for info in self.fs.get_file_info(pafs.FileSelector(day_dir.path)):
+                if info.type == pafs.FileType.File and info.base_name.endswith(suffixes) and not info.base_name.startswith((".", "_")):
+                    found.append(LandingFile(f"{source}/{day_dir.base_name}/{info.base_name}", landed, info.path))
+        return sorted(found, key=lambda f: (f.dt, f.relative_path))
+
+    def lines(self, file: LandingFile) -> Iterator[tuple[int, str]]:
+        """Non-blank lines of a file with their 1-based line numbers, streamed (gzip decoded)."""
+        with self.fs.open_input_stream(file.path) as raw:
+            stream = gzip.GzipFile(fileobj=raw) if file.path.endswith(".gz") else raw
+            text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+            for number, line in enumerate(text, start=1):
+                line = line.rstrip("\r\n")
+                if line.strip():
+                    yield number, line
+
+
+def split_customer_row(line: str) -> tuple[list[str | None] | None, str | None]:
+    """Split one CSV line into the five customer fields (empty -> None), or give the reason it can't be."""
+    fields = next(csv.reader([line]), [])
+    if len(fields) != len(CUSTOMER_HEADER):
+        return None, "malformed_csv"
+    return [f if f != "" else None for f in fields], None
+
+
+class LandingZoneResource(ConfigurableResource):
+    """Where files land: a local folder or an ``s3://bucket/prefix``."""
+
+    root: str
+
+    def zone(self) -> LandingZone:
+        return LandingZone(self.root)
