@@ -165,8 +165,7 @@ class ArrowTableStore(TableStore):
         key = contract.primary_key[0]
         table = self.ensure_table(contract)
         batch = contract.conform(data)
-        seq_col = contract.sequence_by or key
-        existing = self._scan_keys(table, contract, batch[key], [key, seq_col])
+        existing = self._scan_keys(table, contract, batch[key], [key, *([contract.sequence_by] if contract.sequence_by else [])])
         tomb_table = self._tombstones(contract) if contract.delete_flag else None
         tombs = (
             self._scan_keys(tomb_table, contract, batch[key], [key, "seq"])

@@ -72,8 +72,10 @@ def plan_merge(contract: TableContract, batch: pa.Table, existing: pa.Table, tom
         empty_keys = pa.array([], batch.schema.field(key).type)
         return MergePlan(batch.drop_columns([flag] if flag in batch.column_names else []), empty_keys, _tomb_table(contract, empty_keys, None), 0, 0, 0, 0)
 
-    old_seq_col = seq or key
-    joined = batch.join(existing.select([key, old_seq_col]).rename_columns([key, _OLD]), keys=key, join_type="left outer")
+    # _OLD holds the present row's sequence (or, without a sequence column, a marker of presence).
+    marker = existing[seq] if seq else pa.repeat(pa.scalar(True), existing.num_rows)
+    current = pa.table({key: existing[key], _OLD: marker})
+    joined = batch.join(current, keys=key, join_type="left outer")
     if tombstones.num_rows:
         joined = joined.join(tombstones.select([key, "seq"]).rename_columns([key, _TOMB]), keys=key, join_type="left outer")
     else:

@@ -6,7 +6,6 @@ Layout: ``<root>/<source>/dt=YYYY-MM-DD/<file>``; ``dt`` is the day the file arr
 
 import csv
 import datetime as dt
-import gzip
 import io
 import re
 from collections.abc import Iterator
@@ -70,8 +69,8 @@ class LandingZone:
 
     def lines(self, file: LandingFile) -> Iterator[tuple[int, str]]:
         """Non-blank lines of a file with their 1-based line numbers, streamed (gzip decoded)."""
-        with self.fs.open_input_stream(file.path) as raw:
-            stream = gzip.GzipFile(fileobj=raw) if file.path.endswith(".gz") else raw
+        # compression="detect" decodes .gz by its suffix, streaming (large files never sit in memory).
+        with self.fs.open_input_stream(file.path, compression="detect") as stream:
             text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
             for number, line in enumerate(text, start=1):
                 line = line.rstrip("\r\n")

@@ -31,31 +31,20 @@ FIRST_NAMES = ("Anna", "Ben", "Chloé", "David", "Emma", "Farid", "Grace", "Hugo
 LAST_NAMES = ("Smith", "Müller", "Dubois", "García", "Okafor", "Rossi", "Jensen", "O'Brien")
 NICKNAMES = ("Ace", "Doc", "Red")
 COUNTRIES = ("DE", "FR", "GB", "US", "NL", "ES")
-BAD_TIMESTAMPS = (
-    "2026-01-01 10:00:00Z",  # no T
-    "2026-01-01T10:00:00",  # no offset
-    "2026-01-01T10:00:00+0100",  # offset without colon
-    "2026-02-30T10:00:00Z",  # no such day
-    "2026-01-01T24:00:00+01:00",  # no such hour
-    "yesterday",
-)
+# no "T", no offset, offset without colon, no such day, no such hour, not a timestamp at all
+BAD_TIMESTAMPS = ("2026-01-01 10:00:00Z", "2026-01-01T10:00:00", "2026-01-01T10:00:00+0100",
+                  "2026-02-30T10:00:00Z", "2026-01-01T24:00:00+01:00", "yesterday")
 _ABSENT = object()  # marks a field left out of an invalid record
 
 
-def land_sample(
-    landing: Path,
-    *,
-    seed: int = 7,
-    days: int = 3,
-    orders_per_day: int = 40,
-    start: date = date(2026, 1, 1),
-) -> list[Path]:
+def land_sample(landing: Path, *, seed: int = 7, days: int = 3, orders_per_day: int = 40,
+                start: date = date(2026, 1, 1)) -> list[Path]:
     """Write `days` days of sample data under `landing`; return the files newly written."""
     if orders_per_day < 5:
         raise ValueError("orders_per_day must be at least 5")
     landing = Path(landing)
     sim = _Simulation(seed)
-    files: list[tuple[Path, bytes]] = []
+    files: list[tuple[str, bytes]] = []  # (path relative to landing, content)
     for i in range(days):
         today, next_day = sim.run_day(i, start + timedelta(days=i), orders_per_day)
         files += today + (next_day if i + 1 < days else [])
@@ -96,14 +85,15 @@ class _Simulation:
         late.insert(rng.randint(1, len(late) - 1), "\t")
         part1, part2 = main[: len(main) // 2], main[len(main) // 2 :]
         first = rng.randrange(max(1, len(part1) - 9))
+        resend = part1[first : first + 10]  # the same lines again, under another name
         today = [
             (f"orders/dt={day}/orders-{tag}-1.jsonl", _lines(part1)),
-            (f"orders/dt={day}/orders-{tag}-2.jsonl.gz", _gzip(_lines(part2))),
+            (f"orders/dt={day}/orders-{tag}-2.jsonl.gz", gzip.compress(_lines(part2), mtime=0)),
             (f"customers/dt={day}/customers-{tag}.csv", customers),
         ]
         tomorrow = [
             (f"orders/dt={next_day}/orders-{tag}-late.jsonl", _lines(late)),
-            (f"orders/dt={next_day}/orders-{tag}-resend.jsonl.gz", _gzip(_lines(part1[first : first + 10]))),
+            (f"orders/dt={next_day}/orders-{tag}-resend.jsonl.gz", gzip.compress(_lines(resend), mtime=0)),
         ]
         return today, tomorrow
 
@@ -112,16 +102,14 @@ class _Simulation:
         events: list[tuple] = []
 
         def emit(op, oid, late=False):
-            order = self.orders.get(oid, {})
-            fields = None if op == "d" else {k: order[k] for k in ("customer_id", "status", "amount", "currency")}
+            fields = None if op == "d" else {k: self.orders[oid][k] for k in ("customer_id", "status", "amount", "currency")}
             events.append((op, oid, fields, late))
 
         def create(oid=None, late=False):
             if oid is None:
                 self.order_count += 1
                 oid = f"o-{self.seed}-{self.order_count:06d}"
-            known = list(self.customers)
-            customer = rng.choice(known) if rng.random() < 0.85 else f"c-{self.seed}-9{rng.randrange(100):03d}"
+            customer = rng.choice(list(self.customers)) if rng.random() < 0.85 else f"c-{self.seed}-9{rng.randrange(100):03d}"
             self.orders[oid] = {"customer_id": customer, "status": rng.choice(("placed", "placed", "paid")),
                                 "amount": _amount(rng), "currency": rng.choice(CURRENCIES), "day": i}
             emit("c", oid, late)
@@ -145,6 +133,12 @@ class _Simulation:
             return [oid for oid, o in self.orders.items() if oid not in self.protected
                     and (not open_only or o["status"] in NEXT_STATUS) and (before_day is None or o["day"] < before_day)]
 
+        def delete_any():
+            if victims := candidates(open_only=False):
+                victim = rng.choice(victims)
+                delete(victim)
+                self.deleted.append(victim)
+
         self.protected.add(create())  # first of the day: just after 00:00 UTC, written at -05:00
         earlier = candidates(before_day=i)
         for oid in rng.sample(earlier, min(3, len(earlier))):  # orders from earlier days move on
@@ -155,13 +149,8 @@ class _Simulation:
             if roll < 0.3 and candidates():
                 update(rng.choice(candidates()))
             elif roll < 0.38:
-                victim = rng.choice(candidates(open_only=False))
-                delete(victim)
-                self.deleted.append(victim)
-        if victims := candidates(open_only=False):
-            victim = rng.choice(victims)
-            delete(victim)
-            self.deleted.append(victim)
+                delete_any()
+        delete_any()
         if self.deleted:
             create(self.deleted.pop(0))  # re-insert after delete, usually of an earlier day's order
         # Late file: older events of orders that are updated (a) or deleted (b) afterwards, and an
@@ -187,7 +176,7 @@ class _Simulation:
                 if op == "c":
                     self.created_at[oid] = stamp
                 record.update(fields, created_at=self.created_at[oid], updated_at=stamp)
-            (late if is_late else main).append(json.dumps(record, ensure_ascii=False))
+            (late if is_late else main).append(json.dumps(record))
         return main, late
 
     def _invalid_orders(self, rng: random.Random, i: int, day: date) -> list[str]:
@@ -235,9 +224,9 @@ class _Simulation:
             cid = f"c-{self.seed}-{self.customer_count:04d}"
             self.customers[cid] = _profile(rng, k)
             changes.append(cid)
-        for cid in rng.sample(earlier, min(2, len(earlier))):  # moved or changed email
-            name, _, _ = self.customers[cid]
-            self.customers[cid] = (name, *_profile(rng, 2)[1:])
+        for cid in rng.sample(earlier, min(2, len(earlier))):  # moved, and changed email provider
+            name, email, _ = self.customers[cid]
+            self.customers[cid] = (name, email.replace("@example.com", "@mail.example.org"), rng.choice(COUNTRIES))
             changes.append(cid)
         rows = [[cid, *self.customers[cid], _timestamp(moment, rng.choice(OFFSETS))]
                 for cid, moment in zip(changes, _moments(rng, day, len(changes)))]
@@ -311,16 +300,13 @@ def _lines(lines: list[str]) -> bytes:
     return "".join(f"{line}\n" for line in lines).encode("utf-8")
 
 
-def _gzip(data: bytes) -> bytes:
-    return gzip.compress(data, mtime=0)
-
-
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
