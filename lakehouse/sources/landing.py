@@ -16,7 +16,7 @@ from dagster import ConfigurableResource
 
 _DT_FOLDER = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
 
-SOURCE_SUFFIXES = {"orders": (".jsonl", ".jsonl.gz"), "customers": (".csv", ".csv.gz")}
+SOURCE_SUFFIXES = {"orders": (".jsonl", ".jsonl.gz"), "customers": (".csv",)}
 CUSTOMER_HEADER = ["customer_id", "name", "email", "country", "updated_at"]
 
 
@@ -71,7 +71,7 @@ class LandingZone:
         """Non-blank lines of a file with their 1-based line numbers, streamed (gzip decoded)."""
         # compression="detect" decodes .gz by its suffix, streaming (large files never sit in memory).
         with self.fs.open_input_stream(file.path, compression="detect") as stream:
-            text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+            text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="\n")
             for number, line in enumerate(text, start=1):
                 line = line.rstrip("\r\n")
                 if line.strip():
@@ -80,7 +80,10 @@ class LandingZone:
 
 def split_customer_row(line: str) -> tuple[list[str | None] | None, str | None]:
     """Split one CSV line into the five customer fields (empty -> None), or give the reason it can't be."""
-    fields = next(csv.reader([line]), [])
+    try:
+        fields = next(csv.reader([line], strict=True), [])
+    except csv.Error:
+        return None, "malformed_csv"
     if len(fields) != len(CUSTOMER_HEADER):
         return None, "malformed_csv"
     return [f if f != "" else None for f in fields], None
