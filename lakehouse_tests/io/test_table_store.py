@@ -1,0 +1,192 @@
+"""The write semantics, tested once against every table-store implementation that runs here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyiceberg.table import Transaction
+
+from lakehouse.contracts.model import ContractViolation
+from lakehouse.contracts.tables import DAILY_SALES, ORDERS, ORDERS_RAW, ORDERS_REJECTS
+from lakehouse.io.table_store import CommitStamp
+from lakehouse_tests.io.cdc import T0, batch, event, state
+
+STAMP = CommitStamp(run_id="run-0001", asset_key="silver/orders", partition_key=None, code_version="cv1")
+
+
+def raw_rows(source: str, day: dt.date, n: int) -> pa.Table:
+    return pa.Table.from_pylist(
+        [dict(_raw=f"line {i}", _line_number=i, _source_file=source, _ingested_at=T0, _batch_id="b", dt=day) for i in range(1, n + 1)],
+        schema=ORDERS_RAW.arrow_schema,
+    )
+
+
+def sales(day: dt.date, currency: str, orders: int) -> dict:
+    return dict(report_date=day, currency=currency, total_orders=orders, total_revenue=Decimal("1.50"), unique_customers=1)
+
+
+D1, D2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
+
+
+# ---- append (Bronze) -----------------------------------------------------------------------
+def test_append_twice_doubles_rows_and_remembers_sources(table_store):
+    table_store.append(ORDERS_RAW, raw_rows("orders/dt=2026-01-01/a.jsonl", D1, 3), STAMP)
+    result = table_store.append(ORDERS_RAW, raw_rows("orders/dt=2026-01-02/b.jsonl", D2, 3), STAMP)
+    assert result.rows_written == 3 and result.row_count == 6
+    assert table_store.read(ORDERS_RAW).num_rows == 6
+    assert table_store.ingested_sources(ORDERS_RAW) == {"orders/dt=2026-01-01/a.jsonl", "orders/dt=2026-01-02/b.jsonl"}
+
+
+def test_append_is_hive_partitioned_by_landing_day(table_store):
+    table_store.append(ORDERS_RAW, pa.concat_tables([raw_rows("x", D1, 2), raw_rows("y", D2, 1)]), STAMP)
+    root = table_store.uri(ORDERS_RAW).removeprefix("file://")
+    files = sorted(p.relative_to(root).parts[0] for p in __import__("pathlib").Path(root).rglob("*.parquet"))
+    assert files == ["dt=2026-01-01", "dt=2026-01-02"]
+    assert table_store.read(ORDERS_RAW).group_by("dt").aggregate([("_raw", "count")]).sort_by("dt")["_raw_count"].to_pylist() == [2, 1]
+
+
+def test_failed_append_leaves_no_visible_file(table_store, monkeypatch):
+    table_store.append(ORDERS_RAW, raw_rows("a", D1, 2), STAMP)
+
+    import lakehouse.io.arrow_store as arrow_store
+
+    write = pq.write_table
+
+    def write_then_die(table, where, **kwargs):
+        write(table, where, **kwargs)  # the bytes reach the disk, the rename never happens
+        raise OSError("killed after writing")
+
+    monkeypatch.setattr(arrow_store.pq, "write_table", write_then_die)
+    with pytest.raises(OSError, match="killed after writing"):
+        table_store.append(ORDERS_RAW, raw_rows("b", D1, 5), STAMP)
+    monkeypatch.undo()
+    assert table_store.read(ORDERS_RAW).num_rows == 2
+    assert table_store.ingested_sources(ORDERS_RAW) == {"a"}
+
+
+def test_append_stamps_the_parquet_footer(table_store):
+    table_store.append(ORDERS_RAW, raw_rows("a", D1, 1), STAMP)
+    root = table_store.uri(ORDERS_RAW).removeprefix("file://")
+    (path,) = __import__("pathlib").Path(root).rglob("*.parquet")
+    assert b"run-0001" in pq.read_schema(path).metadata[b"lakehouse.stamp"]
+
+
+# ---- merge (Silver) ------------------------------------------------------------------------
+def test_merge_inserts_updates_deletes_and_ignores_older_events(table_store):
+    table_store.merge(ORDERS, batch(event("a", 1), event("b", 2), event("c", 3)), STAMP)
+    result = table_store.merge(
+        ORDERS, batch(event("a", 5, status="paid"), event("b", 4, delete=True), event("c", 1, status="paid"), event("d", 1)), STAMP
+    )
+    assert result.counts == {"inserted": 1, "updated": 1, "deleted": 1, "ignored": 1}
+    assert state(table_store.read(ORDERS)) == {"a": ("paid", 5), "c": ("placed", 3), "d": ("placed", 1)}
+    assert result.row_count == 3
+
+
+def test_merge_applied_twice_is_idempotent(table_store):
+    cdc = batch(event("a", 1), event("b", 2), event("b", 3, delete=True), event("c", 4))
+    first = table_store.merge(ORDERS, cdc, STAMP)
+    second = table_store.merge(ORDERS, cdc, STAMP)
+    assert not second.committed and second.snapshot_id == first.snapshot_id
+    assert second.counts["ignored"] == 3  # a, b (delete already applied), c
+    assert state(table_store.read(ORDERS)) == {"a": ("placed", 1), "c": ("placed", 4)}
+
+
+def test_late_event_does_not_resurrect_a_deleted_key_but_a_newer_one_reinserts(table_store):
+    table_store.merge(ORDERS, batch(event("a", 1), event("a", 3, delete=True)), STAMP)
+    table_store.merge(ORDERS, batch(event("a", 2, status="paid")), STAMP)  # late, older than the delete
+    assert state(table_store.read(ORDERS)) == {}
+    table_store.merge(ORDERS, batch(event("a", 4, status="shipped")), STAMP)  # genuine re-insert
+    assert state(table_store.read(ORDERS)) == {"a": ("shipped", 4)}
+
+
+def test_duplicate_keys_in_one_batch_resolve_to_highest_sequence(table_store):
+    table_store.merge(ORDERS, batch(event("a", 7, status="paid"), event("a", 9, status="shipped"), event("a", 8)), STAMP)
+    assert state(table_store.read(ORDERS)) == {"a": ("shipped", 9)}
+
+
+def test_merge_without_sequence_keeps_existing_rows(table_store):
+    def reject(rid: str, reason: str) -> dict:
+        return dict(record_id=rid, reason=reason, _raw="x", _line_number=1, _source_file="f", _ingested_at=T0, _batch_id="b")
+
+    table_store.merge(ORDERS_REJECTS, pa.Table.from_pylist([reject("f:1", "first")]), STAMP)
+    table_store.merge(ORDERS_REJECTS, pa.Table.from_pylist([reject("f:1", "second"), reject("f:2", "x")]), STAMP)
+    assert sorted((r["record_id"], r["reason"]) for r in table_store.read(ORDERS_REJECTS).to_pylist()) == [("f:1", "first"), ("f:2", "x")]
+
+
+def test_merge_stamps_the_snapshot_with_run_asset_and_code_version(table_store):
+    table_store.merge(ORDERS, batch(event("a", 1), event("b", 1)), STAMP)
+    table_store.merge(ORDERS, batch(event("a", 2)), STAMP)
+    summary = table_store.info(ORDERS).summary
+    assert summary["dagster.run-id"] == "run-0001" and summary["dagster.asset-key"] == "silver/orders"
+    assert summary["dagster.code-version"] == "cv1" and summary["lakehouse.rows-updated"] == "1"
+
+
+def test_failed_merge_leaves_the_previous_snapshot_current(table_store, monkeypatch):
+    table_store.merge(ORDERS, batch(event("a", 1), event("b", 2)), STAMP)
+    before = table_store.info(ORDERS).snapshot_id
+
+    def crash(self):
+        raise RuntimeError("killed mid-commit")
+
+    monkeypatch.setattr(Transaction, "commit_transaction", crash)
+    with pytest.raises(RuntimeError, match="killed mid-commit"):
+        table_store.merge(ORDERS, batch(event("a", 5, status="paid"), event("b", 6, delete=True)), STAMP)
+    monkeypatch.undo()
+    assert table_store.info(ORDERS).snapshot_id == before
+    assert state(table_store.read(ORDERS)) == {"a": ("placed", 1), "b": ("placed", 2)}
+
+
+def test_merge_that_fails_after_tombstones_still_deletes_on_retry(table_store, monkeypatch):
+    """Tombstones commit first; a crash before the main commit must not make the retry a no-op."""
+    table_store.merge(ORDERS, batch(event("a", 1)), STAMP)
+    calls = {"n": 0}
+    original = Transaction.commit_transaction
+
+    def crash_second(self):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("killed between commits")
+        return original(self)
+
+    monkeypatch.setattr(Transaction, "commit_transaction", crash_second)
+    with pytest.raises(RuntimeError):
+        table_store.merge(ORDERS, batch(event("a", 2, delete=True)), STAMP)
+    monkeypatch.undo()
+    assert state(table_store.read(ORDERS)) == {"a": ("placed", 1)}
+    table_store.merge(ORDERS, batch(event("a", 2, delete=True)), STAMP)
+    assert state(table_store.read(ORDERS)) == {}
+
+
+def test_merge_refuses_output_that_breaks_the_contract(table_store):
+    bad = batch(event("a", 1)).drop_columns(["currency"])
+    with pytest.raises(ContractViolation, match="silver/orders: output is missing column"):
+        table_store.merge(ORDERS, bad, STAMP)
+    assert table_store.info(ORDERS).snapshot_id is None
+
+
+# ---- overwrite (Gold) ----------------------------------------------------------------------
+def test_overwrite_replaces_the_whole_table(table_store):
+    table_store.overwrite(DAILY_SALES, pa.Table.from_pylist([sales(D1, "EUR", 1), sales(D2, "EUR", 2)]), STAMP)
+    table_store.overwrite(DAILY_SALES, pa.Table.from_pylist([sales(D2, "USD", 3)]), STAMP)
+    rows = table_store.read(DAILY_SALES).to_pylist()
+    assert [(r["report_date"], r["currency"], r["total_orders"]) for r in rows] == [(D2, "USD", 3)]
+
+
+def test_partition_overwrite_replaces_only_that_partition(table_store):
+    table_store.overwrite(DAILY_SALES, pa.Table.from_pylist([sales(D1, "EUR", 1), sales(D2, "EUR", 2)]), STAMP)
+    table = table_store.load_table(DAILY_SALES)
+    d1_files = {f.file.file_path for f in table.scan().plan_files() if "report_date=2026-01-01" in f.file.file_path}
+    table_store.overwrite(DAILY_SALES, pa.Table.from_pylist([sales(D2, "USD", 5)]), STAMP, partition={"report_date": D2})
+    rows = sorted((r["report_date"], r["currency"], r["total_orders"]) for r in table_store.read(DAILY_SALES).to_pylist())
+    assert rows == [(D1, "EUR", 1), (D2, "USD", 5)]
+    after = {f.file.file_path for f in table_store.load_table(DAILY_SALES).scan().plan_files()}
+    assert d1_files and d1_files <= after  # the other day's data files are untouched
+
+
+def test_partition_overwrite_refuses_rows_outside_the_partition(table_store):
+    with pytest.raises(ContractViolation, match="1 row\\(s\\) fall outside partition report_date=2026-01-02"):
+        table_store.overwrite(DAILY_SALES, pa.Table.from_pylist([sales(D1, "EUR", 1)]), STAMP, partition={"report_date": D2})
