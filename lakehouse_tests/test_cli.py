@@ -1,0 +1,358 @@
+"""The `lakehouse` CLI for real: land sample data, refresh through Dagster in a subprocess, read back.
+
+One land + refresh cycle for the whole module (each refresh starts a JVM). The tables it leaves are
+read back with pyiceberg and, independently, with DuckDB straight from the Parquet files, and both
+are compared with the plain-Python oracle in `reference.py`. The run must also be recorded in the
+Dagster instance at DAGSTER_HOME and stamped into the Iceberg snapshots.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pyiceberg.catalog.sql import SqlCatalog
+
+from lakehouse.contracts import ALL_TABLES
+from lakehouse_tests.reference import Expected, expected_state, iter_records
+
+LAND_TIMEOUT = 120
+REFRESH_TIMEOUT = 600
+TABLES_TIMEOUT = 120
+
+SILVER_GOLD = (
+    "silver.orders",
+    "silver.orders_rejects",
+    "silver.customers",
+    "silver.customers_rejects",
+    "gold.daily_sales",
+    "gold.customer_summary",
+)
+
+
+def _cli() -> list[str]:
+    """The `lakehouse` console script of this venv, else `python -m lakehouse.cli`."""
+    script = Path(sys.executable).parent / "lakehouse"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "lakehouse.cli"]
+
+
+def _env(lakehouse_home: Path, dagster_home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["LAKEHOUSE_HOME"] = str(lakehouse_home)
+    env["DAGSTER_HOME"] = str(dagster_home)
+    env.pop("LAKEHOUSE_LANDING", None)
+    env.pop("LAKEHOUSE_ENV", None)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _explain(proc: subprocess.CompletedProcess) -> str:
+    return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout[-5000:]}\n--- stderr ---\n{proc.stderr[-10000:]}"
+
+
+@dataclass
+class Cycle:
+    home: Path
+    dagster_home: Path
+    landing: Path
+    env: dict[str, str]
+    cwd: Path
+    refresh_stdout: str
+    expected: Expected
+
+    def catalog(self) -> SqlCatalog:
+        return SqlCatalog(
+            "lakehouse", uri=f"sqlite:///{self.home / 'catalog.db'}", warehouse=(self.home / "warehouse").as_uri()
+        )
+
+
+@pytest.fixture(scope="module")
+def cycle(tmp_path_factory) -> Cycle:
+    base = tmp_path_factory.mktemp("cli")
+    home, dagster_home, cwd = base / "lakehouse", base / "dagster_home", base / "cwd"
+    dagster_home.mkdir()
+    cwd.mkdir()
+    env = _env(home, dagster_home)
+
+    land = _run([*_cli(), "land-sample", "--seed", "3", "--days", "2", "--orders-per-day", "20"], env, cwd, LAND_TIMEOUT)
+    assert land.returncode == 0, _explain(land)
+    landing = home / "landing"
+    assert (landing / "orders").is_dir() and (landing / "customers").is_dir(), _explain(land)
+
+    refresh = _run([sys.executable, "-m", "lakehouse.cli", "refresh"], env, cwd, REFRESH_TIMEOUT)
+    assert refresh.returncode == 0, _explain(refresh)
+    return Cycle(home, dagster_home, landing, env, cwd, refresh.stdout, expected_state(landing))
+
+
+# ---- reading the tables back ---------------------------------------------------------------
+
+
+def _iceberg_rows(cycle: Cycle, name: str) -> list[dict]:
+    return cycle.catalog().load_table(name).scan().to_arrow().to_pylist()
+
+
+def _data_file_paths(cycle: Cycle, name: str) -> list[str]:
+    """Local paths of the Iceberg table's current data files (no delete files may apply)."""
+    table = cycle.catalog().load_table(name)
+    tasks = list(table.scan().plan_files())
+    assert all(not task.delete_files for task in tasks), f"{name} has delete files; read_parquet would be wrong"
+    files = table.inspect.files().to_pylist()
+    assert all(f["content"] == 0 for f in files), f"{name} has non-data files in its current snapshot"
+    planned = sorted(task.file.file_path for task in tasks)
+    assert planned == sorted(f["file_path"] for f in files)
+    return [re.sub(r"^file://", "", p) for p in planned]
+
+
+def _duckdb_query(sql: str, params: list | None = None) -> list[dict]:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        result = con.execute(sql, params or [])
+        arrow = result.fetch_arrow_table() if hasattr(result, "fetch_arrow_table") else result.arrow()
+        if isinstance(arrow, pa.RecordBatchReader):
+            arrow = arrow.read_all()
+        return arrow.to_pylist()
+    finally:
+        con.close()
+
+
+def _duckdb_rows(cycle: Cycle, name: str) -> list[dict]:
+    paths = _data_file_paths(cycle, name)
+    if not paths:
+        return []
+    return _duckdb_query("SELECT * FROM read_parquet(?)", [paths])
+
+
+READERS = {"pyiceberg": _iceberg_rows, "duckdb": _duckdb_rows}
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    assert value.tzinfo is not None, f"{value!r} is not timezone-aware"
+    return value.astimezone(dt.timezone.utc)
+
+
+def _money(value) -> Decimal:
+    assert isinstance(value, Decimal), f"{value!r} is not a Decimal"
+    assert value.as_tuple().exponent == -2, f"{value!r} does not have 2 decimal places"
+    return value
+
+
+def _by_key(rows: list[dict], key) -> dict:
+    keyed = {key(r): r for r in rows}
+    assert len(keyed) == len(rows), "duplicate keys"
+    return keyed
+
+
+# ---- table contents against the oracle -----------------------------------------------------
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_silver_orders(cycle: Cycle, reader: str):
+    rows = _by_key(READERS[reader](cycle, "silver.orders"), lambda r: r["order_id"])
+    expected = cycle.expected.orders
+    assert expected, "the sample should produce live orders"
+    assert set(rows) == set(expected)
+    got = {k: (r["status"], _money(r["amount"]), r["lsn"]) for k, r in rows.items()}
+    want = {k: (e["status"], e["amount"], e["lsn"]) for k, e in expected.items()}
+    assert got == want
+    full = {
+        k: (r["customer_id"], r["currency"], _utc(r["created_at"]), _utc(r["updated_at"])) for k, r in rows.items()
+    }
+    assert full == {k: (e["customer_id"], e["currency"], e["created_at"], e["updated_at"]) for k, e in expected.items()}
+    for r in rows.values():
+        assert r["_source_file"].startswith("orders/dt=")
+        assert r["_batch_id"]
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+@pytest.mark.parametrize("table, source", [("silver.orders_rejects", "orders"), ("silver.customers_rejects", "customers")])
+def test_rejects(cycle: Cycle, reader: str, table: str, source: str):
+    rows = READERS[reader](cycle, table)
+    expected = cycle.expected.order_rejects if source == "orders" else cycle.expected.customer_rejects
+    assert expected, f"the sample should produce {source} rejects"
+    got = [(r["_source_file"], r["_line_number"], r["reason"]) for r in rows]
+    assert len(got) == len(set(got)), "a record is rejected twice"
+    assert set(got) == expected
+    texts = {(f, n): text for f, n, text, _ in iter_records(cycle.landing, source)}
+    for r in rows:
+        assert r["record_id"] == f"{r['_source_file']}:{r['_line_number']}"
+        assert r["_raw"] == texts[(r["_source_file"], r["_line_number"])]
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_silver_customers(cycle: Cycle, reader: str):
+    rows = _by_key(READERS[reader](cycle, "silver.customers"), lambda r: r["customer_id"])
+    expected = cycle.expected.customers
+    assert expected
+    got = {k: (r["name"], r["email"], r["country"], _utc(r["updated_at"])) for k, r in rows.items()}
+    assert got == {k: (e["name"], e["email"], e["country"], e["updated_at"]) for k, e in expected.items()}
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_gold_daily_sales(cycle: Cycle, reader: str):
+    rows = _by_key(READERS[reader](cycle, "gold.daily_sales"), lambda r: (r["report_date"], r["currency"]))
+    expected = cycle.expected.daily_sales
+    assert expected
+    got = {k: (r["total_orders"], _money(r["total_revenue"]), r["unique_customers"]) for k, r in rows.items()}
+    want = {k: (e["total_orders"], e["total_revenue"], e["unique_customers"]) for k, e in expected.items()}
+    assert got == want
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_gold_customer_summary(cycle: Cycle, reader: str):
+    rows = _by_key(READERS[reader](cycle, "gold.customer_summary"), lambda r: r["customer_id"])
+    expected = cycle.expected.customer_summary
+    assert expected
+    columns = ("name", "email", "country", "order_count")
+    got = {k: (*(r[c] for c in columns), _money(r["total_revenue"])) for k, r in rows.items()}
+    want = {k: (*(e[c] for c in columns), e["total_revenue"]) for k, e in expected.items()}
+    assert got == want
+
+
+@pytest.mark.parametrize("source", ["orders", "customers"])
+def test_bronze_with_duckdb(cycle: Cycle, source: str):
+    root = cycle.home / "warehouse" / "bronze" / f"{source}_raw"
+    assert root.is_dir()
+    assert not [p for p in root.rglob(".*")], "temp files left behind in Bronze"
+    rows = _duckdb_query(
+        f"SELECT _source_file, _line_number, _raw, CAST(dt AS VARCHAR) AS dt "
+        f"FROM read_parquet('{root}/**/*.parquet', hive_partitioning = true)"
+    )
+    assert len(rows) == cycle.expected.bronze_counts[source]
+    records = {(f, n): text for f, n, text, _ in iter_records(cycle.landing, source)}
+    got = {(r["_source_file"], r["_line_number"]): r["_raw"] for r in rows}
+    assert len(got) == len(rows), "a landing record is in Bronze twice"
+    assert got == records
+    for r in rows:  # the Hive partition is the landing day of the record's file
+        assert r["_source_file"].split("/")[1] == f"dt={r['dt']}"
+
+
+def test_bronze_with_pyarrow_matches_counts(cycle: Cycle):
+    import pyarrow.dataset as ds
+
+    for source in ("orders", "customers"):
+        root = cycle.home / "warehouse" / "bronze" / f"{source}_raw"
+        dataset = ds.dataset(root, format="parquet", partitioning="hive", ignore_prefixes=[".", "_"])
+        assert dataset.count_rows() == cycle.expected.bronze_counts[source]
+
+
+# ---- the Dagster run and its stamps -------------------------------------------------------
+
+
+def _refresh_run(cycle: Cycle):
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    instance = DagsterInstance.from_config(str(cycle.dagster_home))
+    runs = instance.get_runs(filters=RunsFilter(job_name="refresh", statuses=[DagsterRunStatus.SUCCESS]))
+    return instance, runs
+
+
+def test_refresh_run_recorded_in_dagster_instance(cycle: Cycle):
+    from dagster import AssetKey
+
+    instance, runs = _refresh_run(cycle)
+    try:
+        assert len(runs) == 1, f"expected one successful refresh run, found {[r.run_id for r in runs]}"
+        run = runs[0]
+        assert run.tags.get("lakehouse/trigger") == "cli"
+        assert f"run {run.run_id} succeeded" in cycle.refresh_stdout
+
+        for contract in ALL_TABLES:
+            event = instance.get_latest_materialization_event(contract.asset_key)
+            assert event is not None, f"{contract.asset_key.to_user_string()} was never materialized"
+            assert event.run_id == run.run_id
+            assert f"materialized {contract.asset_key.to_user_string()}" in cycle.refresh_stdout
+
+        event = instance.get_latest_materialization_event(AssetKey(["silver", "orders"]))
+        metadata = event.asset_materialization.metadata
+        assert metadata["dagster/row_count"].value == len(cycle.expected.orders)
+        table = cycle.catalog().load_table("silver.orders")
+        snapshot = table.current_snapshot()
+        assert snapshot is not None
+        assert metadata["snapshot_id"].value == str(snapshot.snapshot_id)
+
+        summary = snapshot.summary.additional_properties
+        assert summary.get("dagster.run-id") == run.run_id
+        assert summary.get("dagster.asset-key") == "silver/orders"
+        assert summary.get("dagster.code-version"), f"no code version in snapshot summary {summary}"
+    finally:
+        instance.dispose()
+
+
+def test_snapshots_carry_the_assets_code_versions(cycle: Cycle):
+    from lakehouse.definitions import build_definitions
+    from lakehouse.settings import Settings
+
+    instance, runs = _refresh_run(cycle)
+    instance.dispose()
+    run_id = runs[0].run_id
+    specs = {s.key.to_user_string(): s for s in build_definitions(Settings(home=cycle.home)).resolve_all_asset_specs()}
+    catalog = cycle.catalog()
+    for name in SILVER_GOLD:
+        snapshot = catalog.load_table(name).current_snapshot()
+        assert snapshot is not None, f"{name} has no snapshot"
+        summary = snapshot.summary.additional_properties
+        key = name.replace(".", "/")
+        assert summary.get("dagster.run-id") == run_id, name
+        assert summary.get("dagster.code-version") == specs[key].code_version, name
+
+
+# ---- `lakehouse tables` ---------------------------------------------------------------------
+
+
+def test_tables_lists_every_table_with_row_counts(cycle: Cycle):
+    proc = _run([*_cli(), "tables"], cycle.env, cycle.cwd, TABLES_TIMEOUT)
+    assert proc.returncode == 0, _explain(proc)
+    lines = [line.split() for line in proc.stdout.strip().splitlines()]
+    assert lines[0][:4] == ["table", "layer", "mode", "rows"]
+    listed = {cells[0]: cells for cells in lines[1:]}
+    expected = cycle.expected
+    want_rows = {
+        "bronze/orders_raw": expected.bronze_counts["orders"],
+        "bronze/customers_raw": expected.bronze_counts["customers"],
+        "silver/orders": len(expected.orders),
+        "silver/orders_rejects": len(expected.order_rejects),
+        "silver/customers": len(expected.customers),
+        "silver/customers_rejects": len(expected.customer_rejects),
+        "gold/daily_sales": len(expected.daily_sales),
+        "gold/customer_summary": len(expected.customer_summary),
+    }
+    assert sorted(listed) == sorted(want_rows), proc.stdout
+    assert len(lines) == 1 + 8
+    assert {key: int(cells[3]) for key, cells in listed.items()} == want_rows
+    for contract in ALL_TABLES:
+        cells = listed[contract.asset_key.to_user_string()]
+        assert cells[1] == contract.layer.value and cells[2] == contract.mode.value
+    snapshot = cycle.catalog().load_table("silver.orders").current_snapshot()
+    assert listed["silver/orders"][4] == str(snapshot.snapshot_id)
+
+
+# ---- settings errors ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["tables"], ["land-sample"], ["refresh"]])
+def test_lakehouse_home_is_a_file(tmp_path, command):
+    not_a_dir = tmp_path / "home-is-a-file"
+    not_a_dir.write_text("oops")
+    dagster_home = tmp_path / "dh"
+    dagster_home.mkdir()
+    proc = _run(
+        [sys.executable, "-m", "lakehouse.cli", *command], _env(not_a_dir, dagster_home), tmp_path, TABLES_TIMEOUT
+    )
+    assert proc.returncode != 0, _explain(proc)
+    assert "LAKEHOUSE_HOME" in proc.stderr, _explain(proc)
+    assert "Traceback" not in proc.stderr, _explain(proc)
+    assert not_a_dir.read_text() == "oops"
