@@ -120,10 +120,10 @@ def _duckdb_query(sql: str, params: list | None = None) -> list[dict]:
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        result = con.execute(sql, params or [])
-        arrow = result.fetch_arrow_table() if hasattr(result, "fetch_arrow_table") else result.arrow()
-        if isinstance(arrow, pa.RecordBatchReader):
-            arrow = arrow.read_all()
+        # Through Arrow, so timestamps come back as UTC-aware datetimes and decimals as Decimal
+        # exactly as pyiceberg gives them (and no pytz is needed).
+        arrow = con.execute(sql, params or []).to_arrow_table()
+        assert isinstance(arrow, pa.Table)
         return arrow.to_pylist()
     finally:
         con.close()
