@@ -122,7 +122,7 @@ def _duckdb_query(sql: str, params: list | None = None) -> list[dict]:
         con.execute("SET TimeZone = 'UTC'")
         # Through Arrow, so timestamps come back as UTC-aware datetimes and decimals as Decimal
         # exactly as pyiceberg gives them (and no pytz is needed).
-        arrow = con.execute(sql, params or []).to_arrow_table()
+        arrow = con.sql(sql, params=params).to_arrow_table()
         assert isinstance(arrow, pa.Table)
         return arrow.to_pylist()
     finally:

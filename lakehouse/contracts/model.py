@@ -98,6 +98,8 @@ class TableContract(BaseModel):
     already in the table is never changed (landing records are immutable).
     ``delete_flag`` (merge tables): a boolean column the transformation adds to mark a delete
     event; it drives the merge and is not stored.
+    ``change_columns`` (merge tables): columns whose values on changed rows, before and after, the
+    merge reports, so downstream partitions can be recomputed selectively.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -110,6 +112,7 @@ class TableContract(BaseModel):
     partition_by: tuple[str, ...] = ()
     sequence_by: str | None = None
     delete_flag: str | None = None
+    change_columns: tuple[str, ...] = ()
     write_mode: WriteMode | None = None
 
     @model_validator(mode="after")
@@ -118,7 +121,7 @@ class TableContract(BaseModel):
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
             raise ValueError(f"{where}: duplicate column names")
-        for ref in (*self.primary_key, *self.partition_by, *([self.sequence_by] if self.sequence_by else [])):
+        for ref in (*self.primary_key, *self.partition_by, *self.change_columns, *([self.sequence_by] if self.sequence_by else [])):
             if ref not in names:
                 raise ValueError(f"{where}: column {ref!r} is referenced but not declared")
         if self.delete_flag and not self.sequence_by:

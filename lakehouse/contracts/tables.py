@@ -61,6 +61,7 @@ ORDERS = TableContract(
     primary_key=("order_id",),
     sequence_by="lsn",
     delete_flag="_is_delete",
+    change_columns=("created_at",),
 )
 
 _REJECT_COLUMNS = (

@@ -18,7 +18,7 @@ from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, I
 from pyiceberg.table import Table
 
 from lakehouse.contracts.model import Column, ContractViolation, Layer, TableContract, WriteMode
-from lakehouse.io.merge import plan_merge, tombstone_schema
+from lakehouse.io.merge import changed_values, plan_merge, tombstone_schema
 from lakehouse.io.table_store import CommitStamp, TableInfo, TableStore, WriteResult
 
 SOURCE_FILES_KEY = b"lakehouse.source_files"
@@ -165,7 +165,8 @@ class ArrowTableStore(TableStore):
         key = contract.primary_key[0]
         table = self.ensure_table(contract)
         batch = contract.conform(data)
-        existing = self._scan_keys(table, contract, batch[key], [key, *([contract.sequence_by] if contract.sequence_by else [])])
+        wanted = [key, *([contract.sequence_by] if contract.sequence_by else []), *contract.change_columns]
+        existing = self._scan_keys(table, contract, batch[key], list(dict.fromkeys(wanted)))
         tomb_table = self._tombstones(contract) if contract.delete_flag else None
         tombs = (
             self._scan_keys(tomb_table, contract, batch[key], [key, "seq"])
@@ -174,8 +175,9 @@ class ArrowTableStore(TableStore):
         )
         plan = plan_merge(contract, batch, existing, tombs)
         counts = {"inserted": plan.inserted, "updated": plan.updated, "deleted": plan.deleted, "ignored": plan.ignored}
-        if plan.changes == 0:
-            return self._result(contract, table, 0, committed=False, counts=counts)
+        changed = changed_values(contract, existing, plan)
+        if plan.changes == 0 and not stamp.table_properties:
+            return self._result(contract, table, 0, committed=False, counts=counts, changed=changed)
         props = {**stamp.properties(), **{f"lakehouse.rows-{k}": str(v) for k, v in counts.items()}}
         if tomb_table is not None and len(plan.tombstones):
             # Tombstones are committed first: if the main commit then fails, re-applying the batch
@@ -190,7 +192,9 @@ class ArrowTableStore(TableStore):
                 tx.delete(In(key, plan.remove_keys.to_pylist()), snapshot_properties=props)
             if plan.upserts.num_rows:
                 tx.append(plan.upserts, snapshot_properties=props)
-        return self._result(contract, table, plan.upserts.num_rows, counts=counts)
+            if stamp.table_properties:
+                tx.set_properties(stamp.table_properties)
+        return self._result(contract, table, plan.upserts.num_rows, committed=plan.changes > 0, counts=counts, changed=changed)
 
     def _scan_keys(self, table: Table, contract: TableContract, keys: pa.ChunkedArray, columns: list[str]) -> pa.Table:
         if table.current_snapshot() is None or len(keys) == 0:
@@ -209,23 +213,29 @@ class ArrowTableStore(TableStore):
             unknown = set(partition) - set(contract.partition_by)
             if unknown:
                 raise ContractViolation(f"{contract.qualified_name}: {sorted(unknown)} are not partition columns")
+            terms = []
             for column, value in partition.items():
-                outside = data.filter(pc.not_equal(data[column], pa.scalar(value, data.schema.field(column).type)))
-                if outside.num_rows:
-                    raise ContractViolation(
-                        f"{contract.qualified_name}: {outside.num_rows} row(s) fall outside partition {column}={value}"
-                    )
-            condition = reduce(And, [EqualTo(c, v) for c, v in partition.items()]) if len(partition) > 1 else EqualTo(*next(iter(partition.items())))
-        table.overwrite(data, overwrite_filter=condition, snapshot_properties=stamp.properties())
+                values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+                inside = pc.is_in(data[column], value_set=pa.array(values, data.schema.field(column).type))
+                outside = data.num_rows - (pc.sum(inside).as_py() or 0)
+                if outside:
+                    shown = ", ".join(str(v) for v in values)
+                    raise ContractViolation(f"{contract.qualified_name}: {outside} row(s) fall outside partition {column}={shown}")
+                terms.append(EqualTo(column, values[0]) if len(values) == 1 else In(column, values))
+            condition = reduce(And, terms) if len(terms) > 1 else terms[0]
+        with table.transaction() as tx:
+            tx.overwrite(data, overwrite_filter=condition, snapshot_properties=stamp.properties())
+            if stamp.table_properties:
+                tx.set_properties(stamp.table_properties)
         return self._result(contract, table, data.num_rows)
 
-    def _result(self, contract, table: Table, written: int, committed: bool = True, counts=None) -> WriteResult:
+    def _result(self, contract, table: Table, written: int, committed: bool = True, counts=None, changed=None) -> WriteResult:
         table = table.refresh()
         snap = table.current_snapshot()
         rows = int(snap.summary.get("total-records", 0)) if snap and snap.summary else 0
         return WriteResult(
             contract.qualified_name, table.location(), contract.mode, written, rows,
-            snapshot_id=snap.snapshot_id if snap else None, committed=committed, counts=counts or {},
+            snapshot_id=snap.snapshot_id if snap else None, committed=committed, counts=counts or {}, changed=changed or {},
         )
 
     # ---- reading ---------------------------------------------------------------------------
@@ -258,6 +268,7 @@ class ArrowTableStore(TableStore):
             snapshot_id=snap.snapshot_id if snap else None,
             files=int(summary.get("total-data-files", 0)),
             summary=summary,
+            properties=dict(table.properties),
         )
 
 

@@ -117,3 +117,16 @@ def _tomb_table(contract: TableContract, keys: pa.Array, seqs: pa.Array | None) 
     if seqs is None:
         seqs = pa.nulls(len(keys), schema.field("seq").type)
     return pa.Table.from_arrays([keys.cast(schema.field(0).type), seqs.cast(schema.field(1).type)], schema=schema)
+
+
+def changed_values(contract: TableContract, existing: pa.Table, plan: MergePlan) -> dict[str, list]:
+    """Distinct values of the contract's change columns on rows the merge changes, old and new."""
+    if not contract.change_columns:
+        return {}
+    key = contract.primary_key[0]
+    before = existing.filter(pc.is_in(existing[key], value_set=plan.remove_keys)) if len(plan.remove_keys) else existing.slice(0, 0)
+    out = {}
+    for column in contract.change_columns:
+        values = pa.chunked_array([*before[column].chunks, *plan.upserts[column].cast(before.schema.field(column).type).chunks], before.schema.field(column).type)
+        out[column] = sorted(v for v in pc.unique(values.drop_null()).to_pylist())
+    return out

@@ -23,6 +23,8 @@ def write_metadata(contract: TableContract, result: WriteResult) -> dict[str, dg
         metadata["snapshot_id"] = dg.MetadataValue.text(str(result.snapshot_id))
     for name, value in result.counts.items():
         metadata[f"rows_{name}"] = value
+    for column, values in result.changed.items():
+        metadata[f"changed_{column}"] = dg.MetadataValue.json([str(v) for v in values])
     return metadata
 
 

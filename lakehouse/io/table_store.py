@@ -23,6 +23,9 @@ class CommitStamp:
     asset_key: str
     partition_key: str | None = None
     code_version: str | None = None
+    # Table properties set in the same atomic commit as the data (e.g. which Bronze files a
+    # Silver table has applied), so a crash can never separate the data from its watermark.
+    table_properties: dict[str, str] = field(default_factory=dict)
 
     def properties(self) -> dict[str, str]:
         props = {"dagster.run-id": self.run_id, "dagster.asset-key": self.asset_key}
@@ -43,6 +46,9 @@ class WriteResult:
     snapshot_id: int | None = None  # Iceberg snapshot (None for Parquet tables or no-op writes)
     committed: bool = True  # False when there was nothing to change
     counts: dict[str, int] = field(default_factory=dict)  # merge: inserted/updated/deleted/ignored
+    # merge: for each of the contract's change_columns, the distinct values held by changed rows
+    # before and after the merge (e.g. created_at -> the Gold days to recompute)
+    changed: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,13 +61,18 @@ class TableInfo:
     snapshot_id: int | None = None
     files: int = 0
     summary: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)
 
 
 class TableStore(ABC):
     """Reads and writes lakehouse tables with the semantics their contracts declare."""
 
     def write(self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None) -> WriteResult:
-        """Write ``data`` with the table's write mode (one atomic commit)."""
+        """Write ``data`` with the table's write mode (one atomic commit).
+
+        ``partition`` (overwrite only) limits the overwrite to rows whose partition column equals the
+        given value, or is in the given list of values.
+        """
         mode = contract.mode
         if mode is WriteMode.append:
             return self.append(contract, data, stamp)

@@ -190,3 +190,27 @@ def test_partition_overwrite_replaces_only_that_partition(table_store):
 def test_partition_overwrite_refuses_rows_outside_the_partition(table_store):
     with pytest.raises(ContractViolation, match="1 row\\(s\\) fall outside partition report_date=2026-01-02"):
         table_store.overwrite(DAILY_SALES, pa.Table.from_pylist([sales(D1, "EUR", 1)]), STAMP, partition={"report_date": D2})
+
+
+def test_merge_reports_old_and_new_values_of_change_columns(table_store):
+    day = lambda d: T0 + dt.timedelta(days=d)  # noqa: E731
+    first = [event("a", 1), event("b", 2), event("c", 3)]
+    for e, d in zip(first, (0, 1, 2)):
+        e["created_at"] = day(d)
+    table_store.merge(ORDERS, batch(*first), STAMP)
+    moved = event("a", 5)
+    moved["created_at"] = day(7)
+    result = table_store.merge(ORDERS, batch(moved, event("b", 6, delete=True), event("c", 1)), STAMP)
+    # a moved from day 0 to day 7, b (day 1) was deleted, c's older event changed nothing
+    assert result.changed == {"created_at": [day(0), day(1), day(7)]}
+
+
+def test_table_properties_commit_with_the_data(table_store):
+    stamp = CommitStamp(run_id="r", asset_key="silver/orders", table_properties={"lakehouse.applied": "x"})
+    result = table_store.merge(ORDERS, batch(event("a", 1)), stamp)
+    assert table_store.info(ORDERS).properties["lakehouse.applied"] == "x"
+    # A batch that changes no row still records its watermark.
+    stamp2 = CommitStamp(run_id="r", asset_key="silver/orders", table_properties={"lakehouse.applied": "y"})
+    table_store.merge(ORDERS, batch(event("a", 1)), stamp2)
+    info = table_store.info(ORDERS)
+    assert info.properties["lakehouse.applied"] == "y" and info.snapshot_id == result.snapshot_id
