@@ -20,7 +20,10 @@ def _refresh_job():
 
 def _dagster_home(settings: Settings) -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster")
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise SettingsError(f"DAGSTER_HOME: {home} is not a directory") from None
     os.environ["DAGSTER_HOME"] = str(home.absolute())
     return home
 
@@ -91,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"lakehouse: {exc}", file=sys.stderr)
         return 2
-    return args.run(args, settings)
+    try:
+        return args.run(args, settings)
+    except SettingsError as exc:
+        print(f"lakehouse: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

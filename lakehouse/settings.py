@@ -27,8 +27,11 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         value = value.expanduser().absolute()
-        if value.exists() and not value.is_dir():
-            raise ValueError(f"{value} exists and is not a directory")
+        for folder in (value, *value.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    raise ValueError(f"{folder} exists and is not a directory")
+                break
         return value
 
     @property

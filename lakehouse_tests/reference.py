@@ -108,7 +108,7 @@ def validate_order_line(text: str) -> tuple[dict | None, str | None]:
 
     if missing("lsn"):
         return None, "missing_field:lsn"
-    if isinstance(obj["lsn"], bool) or not _LSN.fullmatch(_text(obj["lsn"])):
+    if isinstance(obj["lsn"], bool) or not _LSN.fullmatch(_text(obj["lsn"])) or not -(2**63) <= int(_text(obj["lsn"])) < 2**63:
         return None, "invalid_type:lsn"
     if missing("op"):
         return None, "missing_field:op"
@@ -130,6 +130,8 @@ def validate_order_line(text: str) -> tuple[dict | None, str | None]:
     if isinstance(amount, bool) or not _AMOUNT.fullmatch(_text(amount)):
         return None, "invalid_type:amount"
     value = Decimal(_text(amount))
+    if abs(value.quantize(CENT, ROUND_HALF_UP)) >= Decimal(10) ** 16:  # does not fit decimal(18,2)
+        return None, "invalid_type:amount"
     if value < 0:
         return None, "negative_amount"
     currency = _text(obj["currency"])

@@ -24,9 +24,10 @@ def order_records(zone: LandingZone, file: LandingFile) -> Iterable[dict]:
 def customer_records(zone: LandingZone, file: LandingFile) -> Iterable[dict]:
     header_ok = None
     for number, line in zone.lines(file):
-        if header_ok is None:  # the first non-blank line is the header, not a record
-            header_ok = split_customer_row(line)[0] == CUSTOMER_HEADER
+        if number == 1:  # the first physical line is the header, not a record
+            header_ok = line == ",".join(CUSTOMER_HEADER)
             continue
+        header_ok = bool(header_ok)  # a blank or missing first line: no valid header
         fields, error = split_customer_row(line) if header_ok else (None, "malformed_csv")
         record = dict(zip(CUSTOMER_HEADER, fields or [None] * len(CUSTOMER_HEADER)))
         yield {**record, "_parse_error": error, "_raw": line, "_line_number": number}

@@ -43,8 +43,7 @@ def transformation(*, target: TableContract, sources: dict[str, TableContract]) 
         params = list(inspect.signature(fn).parameters)
         if sorted(params) != sorted(sources):
             raise TypeError(f"transformation {fn.__name__} takes {params} but declares sources {sorted(sources)}")
-        # The code version changes whenever the logic or the target's contract changes.
-        digest = hashlib.sha256((inspect.getsource(fn) + target.model_dump_json()).encode()).hexdigest()[:12]
+        digest = _code_version(fn, target, sources)
         t = Transformation(target=target, sources=dict(sources), fn=fn, code_version=digest)
         if t.key in _REGISTRY and _REGISTRY[t.key].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"two transformations produce {t.key}")
@@ -52,6 +51,20 @@ def transformation(*, target: TableContract, sources: dict[str, TableContract]) 
         return t
 
     return register
+
+
+def _code_version(fn: Callable, target: TableContract, sources: dict[str, TableContract]) -> str:
+    """Changes whenever the logic or a contract changes: hashes the function's module, the
+    lakehouse modules that module uses (helpers such as validation rules) and the contracts."""
+    module = inspect.getmodule(fn)
+    used = {module}
+    for value in vars(module).values():
+        owner = inspect.getmodule(value) if not inspect.ismodule(value) else value
+        if owner is not None and owner.__name__.startswith("lakehouse.") and owner.__name__ != __name__:
+            used.add(owner)
+    parts = [inspect.getsource(m) for m in sorted(used, key=lambda m: m.__name__)]
+    parts += [c.model_dump_json() for c in (target, *sources.values())]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
 def registered(asset_key: str) -> Transformation:

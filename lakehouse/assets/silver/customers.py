@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.assets.silver.validation import delivery_order_desc, first_failure, is_timestamp, latest_per_key, rejects
+from lakehouse.assets.silver.validation import COUNTRY, EMAIL, delivery_order_desc, first_failure, is_timestamp, latest_per_key, rejects
 from lakehouse.assets.transformation import transformation
 from lakehouse.contracts.tables import CUSTOMERS, CUSTOMERS_RAW, CUSTOMERS_REJECTS
 
@@ -17,8 +17,8 @@ def validate_customers(raw: DataFrame) -> DataFrame:
         (F.col("customer_id").isNull(), "missing_field:customer_id"),
         (F.col("updated_at").isNull(), "missing_field:updated_at"),
         (~is_timestamp(F.col("updated_at")), "invalid_timestamp:updated_at"),
-        (F.col("email").isNotNull() & ~F.col("email").rlike(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), "invalid_email"),
-        (F.col("country").isNotNull() & ~F.col("country").rlike(r"^[A-Z]{2}$"), "invalid_country"),
+        (F.col("email").isNotNull() & ~F.col("email").rlike(EMAIL), "invalid_email"),
+        (F.col("country").isNotNull() & ~F.col("country").rlike(COUNTRY), "invalid_country"),
     ]
     return raw.withColumn("reason", first_failure(rules))
 

@@ -6,6 +6,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.assets.silver.validation import (
+    CURRENCY,
     INTEGER,
     NUMBER,
     delivery_order_desc,
@@ -31,9 +32,11 @@ def parse_order_events(raw: DataFrame) -> DataFrame:
     t = {name: F.col(f"__{name}") for name in ["lsn", "op", "order_id", *_UPSERT_FIELDS]}
     is_delete = t["op"] == "d"
     rules = [
-        (F.col("__json").isNull(), "malformed_json"),
+        # from_json reads the first JSON value and ignores what follows, so also demand the line be
+        # just the object.
+        (F.col("__json").isNull() | ~F.trim("_raw").rlike(r"^\{.*\}\z"), "malformed_json"),
         (t["lsn"].isNull(), "missing_field:lsn"),
-        (~t["lsn"].rlike(INTEGER), "invalid_type:lsn"),
+        (~t["lsn"].rlike(INTEGER) | t["lsn"].cast("long").isNull(), "invalid_type:lsn"),
         (t["op"].isNull(), "missing_field:op"),
         (~t["op"].isin(OPS), "invalid_op"),
         (t["order_id"].isNull() | (t["order_id"] == ""), "missing_field:order_id"),
@@ -41,9 +44,9 @@ def parse_order_events(raw: DataFrame) -> DataFrame:
     # A delete needs nothing more; inserts and updates must carry a whole valid order.
     upsert_rules = [(t[name].isNull(), f"missing_field:{name}") for name in _UPSERT_FIELDS] + [
         (~t["status"].isin(STATUSES), "invalid_status"),
-        (~t["amount"].rlike(NUMBER), "invalid_type:amount"),
+        (~t["amount"].rlike(NUMBER) | t["amount"].cast("decimal(18,2)").isNull(), "invalid_type:amount"),
         (t["amount"].cast("decimal(38,10)") < 0, "negative_amount"),
-        (~t["currency"].rlike(r"^[A-Z]{3}$"), "invalid_currency"),
+        (~t["currency"].rlike(CURRENCY), "invalid_currency"),
         (~is_timestamp(t["created_at"]), "invalid_timestamp:created_at"),
         (~is_timestamp(t["updated_at"]), "invalid_timestamp:updated_at"),
     ]

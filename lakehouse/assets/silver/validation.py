@@ -5,9 +5,13 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
-INTEGER = r"^-?[0-9]+$"
-NUMBER = r"^-?[0-9]+(\.[0-9]+)?$"
+# Java regexes: \z, not $, ends the value ($ would also accept a trailing line terminator).
+ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})\z"
+INTEGER = r"^-?[0-9]+\z"
+NUMBER = r"^-?[0-9]+(\.[0-9]+)?\z"
+CURRENCY = r"^[A-Z]{3}\z"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+\z"
+COUNTRY = r"^[A-Z]{2}\z"
 
 
 def first_failure(rules: list[tuple[Column, str | Column]]) -> Column:
