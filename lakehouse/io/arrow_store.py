@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 import uuid
 from collections.abc import Mapping
 from functools import reduce
@@ -13,12 +15,13 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError, ValidationException
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, In
 from pyiceberg.table import Table
 
 from lakehouse.contracts.model import Column, ContractViolation, Layer, TableContract, WriteMode
-from lakehouse.io.merge import changed_values, plan_merge, tombstone_schema
+from lakehouse.io import file_merge
+from lakehouse.io.merge import changed_values, plan_merge, reduce_batch, tombstone_schema
 from lakehouse.io.table_store import CommitStamp, TableInfo, TableStore, WriteResult
 
 SOURCE_FILES_KEY = b"lakehouse.source_files"
@@ -127,12 +130,15 @@ class ArrowTableStore(TableStore):
                 self.catalog.create_namespace(namespace)
             except NamespaceAlreadyExistsError:
                 pass
+            properties = {"format-version": "2", "write.parquet.compression-codec": "zstd"}
+            if contract.mode is WriteMode.merge:
+                properties.update(_full_key_bounds(contract))
             table = self.catalog.create_table_if_not_exists(
                 self.identifier(contract),
                 schema=contract.iceberg_schema,
                 partition_spec=contract.partition_spec(),
                 location=self.uri(contract),
-                properties={"format-version": "2", "write.parquet.compression-codec": "zstd"},
+                properties=properties,
             )
         return table
 
@@ -150,7 +156,10 @@ class ArrowTableStore(TableStore):
                 write_mode=WriteMode.overwrite,
             )
             table = self.catalog.create_table_if_not_exists(
-                self.identifier(tomb), schema=tomb.iceberg_schema, location=self.uri(tomb), properties={"format-version": "2"}
+                self.identifier(tomb),
+                schema=tomb.iceberg_schema,
+                location=self.uri(tomb),
+                properties={"format-version": "2", **_full_key_bounds(tomb)},
             )
         return table
 
@@ -162,15 +171,34 @@ class ArrowTableStore(TableStore):
         return self._result(contract, table, data.num_rows, committed=data.num_rows > 0)
 
     def merge(self, contract: TableContract, data: pa.Table, stamp: CommitStamp) -> WriteResult:
-        key = contract.primary_key[0]
-        table = self.ensure_table(contract)
+        # conform refuses null keys (key columns are required) and other contract breaks before
+        # anything is read or written.
         batch = contract.conform(data)
-        wanted = [key, *([contract.sequence_by] if contract.sequence_by else []), *contract.change_columns]
-        existing = self._scan_keys(table, contract, batch[key], list(dict.fromkeys(wanted)))
+        for attempt in range(1, MERGE_ATTEMPTS + 1):
+            try:
+                return self._merge_once(contract, batch, stamp)
+            except (CommitFailedException, ValidationException):
+                # Another writer committed since this attempt read the table. Its plan may be stale
+                # (a key the other writer inserted, a file it rewrote), so plan again from the new
+                # state rather than replaying this one; the other writer's rows are never dropped.
+                if attempt == MERGE_ATTEMPTS:
+                    raise
+                time.sleep(_backoff(attempt))
+        raise AssertionError("unreachable")
+
+    def _merge_once(self, contract: TableContract, batch: pa.Table, stamp: CommitStamp) -> WriteResult:
+        key = contract.primary_key[0]
+        seq = contract.sequence_by
+        table = self.ensure_table(contract)
+        keys = batch[key].combine_chunks()
+        wanted = [key, *([seq] if seq else []), *contract.change_columns]
+        found = file_merge.lookup(table, key, keys, wanted)
+        existing = _one_per_key(_cast(found.rows.drop_columns([file_merge.FILE]), contract.arrow_schema), key, seq)
         tomb_table = self._tombstones(contract) if contract.delete_flag else None
+        tomb_found = file_merge.lookup(tomb_table, key, keys, [key, "seq"]) if tomb_table is not None else None
         tombs = (
-            self._scan_keys(tomb_table, contract, batch[key], [key, "seq"])
-            if tomb_table is not None
+            _one_per_key(_cast(tomb_found.rows.drop_columns([file_merge.FILE]), tombstone_schema(contract)), key, "seq")
+            if tomb_found is not None
             else tombstone_schema(contract).empty_table()
         )
         plan = plan_merge(contract, batch, existing, tombs)
@@ -182,26 +210,42 @@ class ArrowTableStore(TableStore):
         if tomb_table is not None and len(plan.tombstones):
             # Tombstones are committed first: if the main commit then fails, re-applying the batch
             # still deletes (the row's own sequence is older), so nothing is lost or resurrected.
-            with tomb_table.transaction() as tx:
-                raised = pc.is_in(tombs[key], value_set=plan.tombstones[key])
-                if pc.any(raised).as_py():
-                    tx.delete(In(key, tombs.filter(raised)[key].to_pylist()), snapshot_properties=stamp.properties())
-                tx.append(plan.tombstones, snapshot_properties=stamp.properties())
-        with table.transaction() as tx:
-            if len(plan.remove_keys):
-                tx.delete(In(key, plan.remove_keys.to_pylist()), snapshot_properties=props)
-            if plan.upserts.num_rows:
-                tx.append(plan.upserts, snapshot_properties=props)
+            self._commit_tombstones(contract, tomb_table, tomb_found, tombs, plan.tombstones, stamp)
+        written: list = []
+        tx = table.transaction()
+        try:
+            if len(plan.remove_keys) or plan.upserts.num_rows:
+                # One OVERWRITE snapshot: the files that lose a row are replaced, new rows added.
+                with tx.update_snapshot(snapshot_properties=props).overwrite() as ow:
+                    written = file_merge.rewrite(tx, table, ow, key, found, plan.remove_keys, plan.upserts).added
             if stamp.table_properties:
                 tx.set_properties(stamp.table_properties)
+            tx.commit_transaction()
+        except (CommitFailedException, ValidationException):
+            file_merge.discard(table, written)  # the commit did not land: its files are orphans
+            raise
         return self._result(contract, table, plan.upserts.num_rows, committed=plan.changes > 0, counts=counts, changed=changed)
 
-    def _scan_keys(self, table: Table, contract: TableContract, keys: pa.ChunkedArray, columns: list[str]) -> pa.Table:
-        if table.current_snapshot() is None or len(keys) == 0:
-            fields = [contract.arrow_schema.field(c) if c != "seq" else tombstone_schema(contract).field("seq") for c in columns]
-            return pa.schema(fields).empty_table()
-        found = table.scan(selected_fields=tuple(columns)).to_arrow()
-        return found.filter(pc.is_in(found[columns[0]], value_set=pc.unique(keys.combine_chunks())))
+    def _commit_tombstones(self, contract, tomb_table: Table, found, current: pa.Table, new: pa.Table, stamp: CommitStamp) -> None:
+        key = contract.primary_key[0]
+        old = current.select([key, "seq"]).rename_columns([key, "__old_seq"])
+        joined = new.join(old, keys=key, join_type="left outer")
+        # A tombstone already recorded with the same sequence (a retry after a crash between the
+        # two commits) is not written again.
+        fresh = joined.filter(pc.fill_null(pc.greater(joined["seq"], joined["__old_seq"]), True))
+        if fresh.num_rows == 0:
+            return
+        raised = fresh.filter(pc.is_valid(fresh["__old_seq"]))[key].combine_chunks()
+        rows = fresh.select([key, "seq"]).cast(tombstone_schema(contract))
+        written: list = []
+        tx = tomb_table.transaction()
+        try:
+            with tx.update_snapshot(snapshot_properties=stamp.properties()).overwrite() as ow:
+                written = file_merge.rewrite(tx, tomb_table, ow, key, found, raised, rows).added
+            tx.commit_transaction()
+        except (CommitFailedException, ValidationException):
+            file_merge.discard(tomb_table, written)
+            raise
 
     def overwrite(
         self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None
@@ -270,6 +314,33 @@ class ArrowTableStore(TableStore):
             summary=summary,
             properties=dict(table.properties),
         )
+
+
+def _full_key_bounds(contract: TableContract) -> dict[str, str]:
+    # Untruncated key bounds in the manifests: the merge prunes files by them, and keys longer than
+    # the default truncate(16) that share a prefix (e.g. "order-2026-01-01-...") would otherwise all
+    # get the same bounds.
+    return {f"write.metadata.metrics.column.{contract.primary_key[0]}": "full"}
+
+
+MERGE_ATTEMPTS = 5  # plans of one merge before a run of concurrent commits is reported as a failure
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with jitter, so writers that collided do not collide again in step."""
+    return min(5.0, 0.1 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+
+
+def _cast(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    return rows.cast(pa.schema([schema.field(name).with_nullable(True) for name in rows.column_names]))
+
+
+def _one_per_key(rows: pa.Table, key: str, seq: str | None) -> pa.Table:
+    """The highest-sequence row per key: a table (or tombstones table) should hold one row per key,
+    and should it ever hold more, planning on the newest keeps the merge's rules well defined."""
+    if rows.num_rows == 0 or pc.count_distinct(rows[key]).as_py() == rows.num_rows:
+        return rows
+    return reduce_batch(rows, key, seq)
 
 
 def _split_by(data: pa.Table, columns: tuple[str, ...]) -> list[tuple[tuple, pa.Table]]:
