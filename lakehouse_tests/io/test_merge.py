@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pyarrow as pa
 import pytest
 
 from lakehouse.contracts.tables import ORDERS
@@ -64,3 +65,270 @@ def test_untouched_rows_keep_their_data_files(table_store):
 def test_reduce_batch_keeps_the_later_row_on_equal_sequence():
     reduced = reduce_batch(batch(event("a", 1, status="paid"), event("a", 1, status="shipped")), "order_id", "lsn")
     assert reduced.to_pylist()[0]["status"] == "shipped"
+
+
+# ---- copy-on-write by file ---------------------------------------------------------------------
+# Keys share a 20-character prefix, longer than the default truncate(16) of string statistics.
+PREFIX = "order-2026-01-01-ab-"
+
+
+def small_files(store, rows_per_file: int = 8) -> None:
+    """Make silver/orders cut its data files at a few rows, so tests see many files."""
+    table = store.ensure_table(ORDERS)
+    with table.transaction() as tx:
+        tx.set_properties({"write.target-file-size-bytes": str(rows_per_file * 200)})
+
+
+def set_key_metrics(store, mode: str) -> None:
+    table = store.ensure_table(ORDERS)
+    with table.transaction() as tx:
+        tx.set_properties({"write.metadata.metrics.column.order_id": mode})
+
+
+def data_files(store) -> set[str]:
+    table = store.load_table(ORDERS)
+    return {t.file.file_path for t in table.scan().plan_files()} if table.current_snapshot() else set()
+
+
+def apply_reference(rows: dict[str, dict], tombs: dict[str, int], events: list[dict]) -> None:
+    """The merge rules of lakehouse.io.merge, one batch, in plain Python."""
+    winners: dict[str, dict] = {}
+    for e in events:  # rule 1: highest lsn per key, the later row on a tie
+        if e["order_id"] not in winners or e["lsn"] >= winners[e["order_id"]]["lsn"]:
+            winners[e["order_id"]] = e
+    for k, e in winners.items():
+        if k in rows:  # rule 2
+            applies = e["lsn"] > rows[k]["lsn"]
+        else:  # rule 3
+            applies = k not in tombs or e["lsn"] > tombs[k]
+        if not applies:
+            continue
+        if e["_is_delete"]:  # rule 4
+            rows.pop(k, None)
+            tombs[k] = e["lsn"]
+        else:
+            rows[k] = e
+
+
+def tied_history(rng: random.Random, keys: int, events: int) -> list[dict]:
+    """Events whose lsns often tie for a key (with different contents), identical re-deliveries,
+    deletes of keys never inserted and re-inserts after deletes."""
+    history = []
+    for _ in range(events):
+        key = f"{PREFIX}{rng.randrange(keys):04d}"
+        history.append(
+            event(key, rng.randint(1, 40), delete=rng.random() < 0.25, status=rng.choice(["placed", "paid", "shipped"]))
+        )
+    history += rng.sample(history, k=len(history) // 5)
+    rng.shuffle(history)
+    return history
+
+
+def as_state(rows: dict[str, dict]) -> dict[str, tuple[str, int]]:
+    return {k: (e["status"], e["lsn"]) for k, e in rows.items()}
+
+
+@pytest.mark.parametrize("metrics", ["full", "truncate(16)", "truncate(3)", "none"])
+@pytest.mark.parametrize("seed", range(3))
+def test_random_batches_over_many_files_match_the_plain_python_reference(table_store, seed, metrics):
+    """Whatever the file layout and however the key statistics are kept (exact, truncated, or not
+    at all), the file-by-file merge ends in the reference state, batch after batch."""
+    rng = random.Random(100 + seed)
+    small_files(table_store)
+    set_key_metrics(table_store, metrics)
+    history = tied_history(rng, keys=60, events=300)
+    rows: dict[str, dict] = {}
+    tombs: dict[str, int] = {}
+    cuts = sorted(rng.sample(range(1, len(history)), k=7))
+    for start, end in zip([0, *cuts], [*cuts, len(history)]):
+        part = history[start:end]
+        result = table_store.merge(ORDERS, batch(*part), STAMP)
+        apply_reference(rows, tombs, part)
+        got = table_store.read(ORDERS)
+        assert state(got) == as_state(rows)
+        assert got.num_rows == len(rows)  # one row per key
+        assert result.row_count == len(rows)
+    assert len(data_files(table_store)) > 3
+    again = table_store.merge(ORDERS, batch(*history), STAMP)
+    assert not again.committed
+    assert state(table_store.read(ORDERS)) == as_state(rows)
+
+
+def test_a_merge_reads_and_rewrites_only_the_files_holding_its_keys(table_store, monkeypatch):
+    import lakehouse.io.file_merge as file_merge
+
+    small_files(table_store, rows_per_file=10)
+    table_store.merge(ORDERS, batch(*(event(f"{PREFIX}{i:04d}", 1) for i in range(100))), STAMP)
+    before = data_files(table_store)
+    assert len(before) > 4
+    ranges = file_merge.file_ranges(table_store.load_table(ORDERS), "order_id")
+    (holder,) = [r for r in ranges if r.lower <= f"{PREFIX}0042" <= r.upper]
+    reads: list[str] = []
+    read = file_merge.read_file
+
+    def counting(table, task, columns=None):
+        reads.append(task.file.file_path)
+        return read(table, task, columns)
+
+    monkeypatch.setattr(file_merge, "read_file", counting)
+    # 42 and the last key of its file change; 1000 is past every file's range (a pure insert).
+    gone = holder.upper
+    cdc = batch(event(f"{PREFIX}0042", 2, status="paid"), event(gone, 2, delete=True), event(f"{PREFIX}1000", 2))
+    result = table_store.merge(ORDERS, cdc, STAMP)
+    assert result.counts == {"inserted": 1, "updated": 1, "deleted": 1, "ignored": 0}
+    after = data_files(table_store)
+    assert before - after == {holder.path}  # exactly the file holding 42 was replaced
+    assert set(reads) == {holder.path}  # and no other data file was opened
+    assert len(after - before) == 2  # its rewrite, and a new file for the insert
+    expected = {f"{PREFIX}{i:04d}": ("placed", 1) for i in range(100)}
+    del expected[gone]
+    expected |= {f"{PREFIX}0042": ("paid", 2), f"{PREFIX}1000": ("placed", 2)}
+    assert state(table_store.read(ORDERS)) == expected
+
+
+def test_an_ignored_batch_rewrites_nothing(table_store):
+    small_files(table_store)
+    table_store.merge(ORDERS, batch(*(event(f"{PREFIX}{i:04d}", 5) for i in range(40))), STAMP)
+    before = data_files(table_store)
+    result = table_store.merge(ORDERS, batch(event(f"{PREFIX}0003", 4, status="paid"), event(f"{PREFIX}0020", 5, delete=True)), STAMP)
+    assert result.counts["ignored"] == 2 and not result.committed
+    assert data_files(table_store) == before
+
+
+def test_null_keys_are_refused_naming_table_and_column(table_store):
+    from lakehouse.contracts.model import ContractViolation
+
+    bad = batch(event("a", 1), event("b", 2))
+    bad = bad.set_column(0, "order_id", pa.array(["a", None], pa.large_string()))
+    with pytest.raises(ContractViolation, match="silver/orders.*'order_id'.*null"):
+        table_store.merge(ORDERS, bad, STAMP)
+    assert table_store.info(ORDERS).snapshot_id is None
+
+
+def test_a_partitioned_merge_table_matches_the_reference(table_store):
+    """Rows move between partitions when an update changes the partition column."""
+    from lakehouse.contracts.model import Column, Layer, TableContract
+
+    contract = TableContract(
+        name="regional",
+        layer=Layer.silver,
+        description="test",
+        columns=(
+            Column(name="order_id", type="string", required=True),
+            Column(name="region", type="string", required=True),
+            Column(name="status", type="string", required=True),
+            Column(name="lsn", type="long", required=True),
+        ),
+        primary_key=("order_id",),
+        partition_by=("region",),
+        sequence_by="lsn",
+        delete_flag="_is_delete",
+    )
+    rng = random.Random(7)
+    rows: dict[str, dict] = {}
+    tombs: dict[str, int] = {}
+    schema = pa.schema([*(f.with_nullable(True) for f in contract.arrow_schema), pa.field("_is_delete", pa.bool_())])
+    for _ in range(6):
+        events = [
+            dict(order_id=f"k{rng.randrange(30)}", region=rng.choice(["eu", "us", "ap"]), status=rng.choice(["a", "b"]),
+                 lsn=rng.randint(1, 30), _is_delete=rng.random() < 0.2)
+            for _ in range(25)
+        ]
+        table_store.merge(contract, pa.Table.from_pylist(events, schema=schema), STAMP)
+        apply_reference(rows, tombs, events)
+        got = table_store.read(contract)
+        assert {r["order_id"]: (r["region"], r["status"], r["lsn"]) for r in got.to_pylist()} == {
+            k: (e["region"], e["status"], e["lsn"]) for k, e in rows.items()
+        }
+    from lakehouse.io.file_merge import read_file
+
+    table = table_store.load_table(contract)
+    for task in table.scan().plan_files():  # every file holds rows of its own partition only
+        assert set(read_file(table, task)["region"].to_pylist()) == {task.file.partition[0]}
+
+
+# ---- concurrent writers ------------------------------------------------------------------------
+def second_store(table_store):
+    """Another process's view: its own catalog object on the same SQLite catalog."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    from lakehouse.io.arrow_store import ArrowTableStore
+
+    catalog = SqlCatalog("lakehouse", **table_store.catalog.properties)
+    return ArrowTableStore(catalog, table_store.locations, table_store.namespaces)
+
+
+def commit_first(monkeypatch, other_store, other_batch):
+    """Let ``other_store`` merge ``other_batch`` right before the next silver/orders data commit,
+    i.e. after that merge has read the table and planned."""
+    from pyiceberg.table import Transaction
+
+    original = Transaction.commit_transaction
+    done = {"other": False}
+
+    def commit(self):
+        if not done["other"] and self._table.name()[-1] == ORDERS.name:
+            done["other"] = True
+            other_store.merge(ORDERS, other_batch, CommitStamp(run_id="other", asset_key="silver/orders"))
+        return original(self)
+
+    monkeypatch.setattr(Transaction, "commit_transaction", commit)
+    return done
+
+
+@pytest.mark.parametrize("overlap", ["disjoint keys", "same keys"])
+def test_a_concurrent_commit_is_replanned_and_both_writes_survive(table_store, monkeypatch, overlap):
+    import lakehouse.io.arrow_store as arrow_store
+
+    monkeypatch.setattr(arrow_store.time, "sleep", lambda s: None)
+    small_files(table_store, rows_per_file=5)
+    table_store.merge(ORDERS, batch(*(event(f"{PREFIX}{i:04d}", 1) for i in range(20))), STAMP)
+    if overlap == "disjoint keys":
+        other = batch(event(f"{PREFIX}0002", 3, status="shipped"), event(f"{PREFIX}0500", 3), event(f"{PREFIX}0011", 3, delete=True))
+        mine = batch(event(f"{PREFIX}0003", 2, status="paid"), event(f"{PREFIX}0600", 2), event(f"{PREFIX}0012", 2, delete=True))
+    else:  # both update key 2 and insert key 500: the higher lsn must win, with no duplicate row
+        other = batch(event(f"{PREFIX}0002", 3, status="shipped"), event(f"{PREFIX}0500", 2, status="paid"))
+        mine = batch(event(f"{PREFIX}0002", 2, status="paid"), event(f"{PREFIX}0500", 3, status="shipped"))
+    attempts = {"n": 0}
+    plan_once = arrow_store.ArrowTableStore._merge_once
+
+    def counted(self, *args):
+        attempts["n"] += self is table_store
+        return plan_once(self, *args)
+
+    monkeypatch.setattr(arrow_store.ArrowTableStore, "_merge_once", counted)
+    done = commit_first(monkeypatch, second_store(table_store), other)
+    table_store.merge(ORDERS, mine, STAMP)
+    assert done["other"] and attempts["n"] == 2  # the first plan was stale and was redone
+
+    rows: dict[str, dict] = {}
+    tombs: dict[str, int] = {}
+    for events in ([event(f"{PREFIX}{i:04d}", 1) for i in range(20)], other.to_pylist(), mine.to_pylist()):
+        apply_reference(rows, tombs, events)
+    got = table_store.read(ORDERS)
+    assert got.num_rows == len(rows)
+    assert state(got) == as_state(rows)
+    history = table_store.load_table(ORDERS).history()
+    runs = [table_store.load_table(ORDERS).snapshot_by_id(h.snapshot_id).summary["dagster.run-id"] for h in history]
+    assert runs[-2:] == ["other", "run-prop"]  # the other writer's commit stays in the history
+
+
+def test_retries_are_bounded(table_store, monkeypatch):
+    import lakehouse.io.arrow_store as arrow_store
+    from pyiceberg.exceptions import CommitFailedException
+    from pyiceberg.table import Transaction
+
+    table_store.merge(ORDERS, batch(event("a", 1)), STAMP)
+    sleeps: list[float] = []
+    monkeypatch.setattr(arrow_store.time, "sleep", sleeps.append)
+
+    def always_conflicts(self):
+        raise CommitFailedException("the table moved")
+
+    monkeypatch.setattr(Transaction, "commit_transaction", always_conflicts)
+    with pytest.raises(CommitFailedException):
+        table_store.merge(ORDERS, batch(event("a", 2, status="paid")), STAMP)
+    assert len(sleeps) == arrow_store.MERGE_ATTEMPTS - 1
+    assert sleeps == sorted(sleeps) or max(sleeps) < 5.1  # backing off, capped
+    monkeypatch.undo()
+    assert state(table_store.read(ORDERS)) == {"a": ("placed", 1)}
