@@ -11,19 +11,15 @@ from pathlib import Path
 from lakehouse.settings import Settings, SettingsError, load_settings
 
 
-def _refresh_job():
-    """The refresh job, rebuilt from the code location (a reconstructable target for execute_job)."""
-    from lakehouse.definitions import REFRESH_JOB, build_definitions
-
-    return build_definitions().resolve_job_def(REFRESH_JOB)
-
-
 def _dagster_home(settings: Settings) -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster")
     try:
         home.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise SettingsError(f"DAGSTER_HOME: {home} is not a directory") from None
+    config = home / "dagster.yaml"
+    if not config.exists():  # a new instance: the project's instance settings (run queue limits)
+        config.write_text((Path(__file__).parent / "dagster_instance.yaml").read_text())
     os.environ["DAGSTER_HOME"] = str(home.absolute())
     return home
 
@@ -38,21 +34,35 @@ def cmd_land_sample(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
-    from dagster import DagsterInstance, execute_job, reconstructable
+    from dagster import DagsterInstance
+
+    from lakehouse.automation.partitions import PartitionRangeError
+    from lakehouse.automation.refresh import refresh
 
     home = _dagster_home(settings)
     with DagsterInstance.get() as instance:
-        result = execute_job(reconstructable(_refresh_job), instance=instance, tags={"lakehouse/trigger": "cli"})
-        materialized = sorted(
-            e.asset_key.to_user_string() for e in result.get_asset_materialization_events() if e.asset_key is not None
-        )
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-    print(f"run {result.run_id} {'succeeded' if result.success else 'FAILED'} (DAGSTER_HOME={home})")
+        try:
+            outcome = refresh(settings, instance)
+        except PartitionRangeError as exc:
+            print(f"lakehouse: {exc}", file=sys.stderr)
+            return 2
+        for result in outcome.runs:
+            _report(result, home)
+    if not outcome.runs:
+        print("nothing to do")
+    return 0 if outcome.success else 1
+
+
+def _report(result, home: Path) -> None:
+    materialized = sorted(
+        {e.asset_key.to_user_string() for e in result.get_asset_materialization_events() if e.asset_key is not None}
+    )
+    print(f"run {result.run_id} ({result.dagster_run.job_name}) {'succeeded' if result.success else 'FAILED'} (DAGSTER_HOME={home})")
     for key in materialized:
         print(f"  materialized {key}")
-    for step in failed:
-        print(f"  failed {step}", file=sys.stderr)
-    return 0 if result.success else 1
+    for event in result.all_events:
+        if event.is_step_failure:
+            print(f"  failed {event.step_key}", file=sys.stderr)
 
 
 def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:

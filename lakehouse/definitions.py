@@ -1,25 +1,36 @@
-"""The lakehouse code location: assembles assets, jobs and resources for the configured environment."""
-
-from __future__ import annotations
+"""The lakehouse code location: assembles assets, jobs, automation and resources for the environment."""
 
 import dagster as dg
 
 from lakehouse.assets import all_assets
+from lakehouse.automation.planning import INGEST_JOB, PUBLISH_JOB
+from lakehouse.automation.schedules import ingest_schedule
+from lakehouse.automation.sensors import gold_sensor, landing_sensor
 from lakehouse.environment import resources_for
 from lakehouse.settings import Settings, load_settings
-
-REFRESH_JOB = "refresh"
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
-    refresh = dg.define_asset_job(REFRESH_JOB, selection=dg.AssetSelection.all(), description="Bring every table up to date.")
+    ingest = dg.define_asset_job(
+        INGEST_JOB,
+        selection=dg.AssetSelection.groups("bronze", "silver"),
+        description="Append new landing files to Bronze (per landing day) and merge them into Silver.",
+    )
+    publish = dg.define_asset_job(
+        PUBLISH_JOB,
+        selection=dg.AssetSelection.groups("gold"),
+        description="Rebuild the Gold partitions (report dates) that Silver changed.",
+    )
     return dg.Definitions(
-        assets=all_assets(),
-        jobs=[refresh],
+        assets=all_assets(settings.partitions_start),
+        jobs=[ingest, publish],
+        sensors=[landing_sensor, gold_sensor],
+        schedules=[ingest_schedule],
         resources=resources_for(settings),
-        # One process for the whole run: the multiprocess executor would start a process, and a
-        # JVM, for every Spark step (about 1.5 s + 3-6 s each) for tables that take well under that.
+        # One process per run: the multiprocess executor would start a process, and a JVM, for
+        # every Spark step (about 1.5 s + 3-6 s each), more than these tables' work; in one
+        # process every step shares one JVM.
         executor=dg.in_process_executor,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Literal
 
@@ -15,13 +16,15 @@ class SettingsError(ValueError):
 
 class Settings(BaseSettings):
     """``LAKEHOUSE_HOME`` (default ``./.lakehouse``), ``LAKEHOUSE_LANDING`` (default ``$LAKEHOUSE_HOME/landing``),
-    ``LAKEHOUSE_ENV`` (``local``)."""
+    ``LAKEHOUSE_ENV`` (``local``), ``LAKEHOUSE_PARTITIONS_START`` (default ``2000-01-01``)."""
 
     model_config = SettingsConfigDict(env_prefix="LAKEHOUSE_", extra="ignore")
 
     home: Path = Path(".lakehouse")
     landing: str | None = None
     env: Literal["local"] = "local"
+    # First day of the daily partitions (landing days and report dates); data before it is refused.
+    partitions_start: dt.date = dt.date(2000, 1, 1)
 
     @field_validator("home")
     @classmethod

@@ -256,8 +256,8 @@ def _refresh_run(cycle: Cycle):
     from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
     instance = DagsterInstance.from_config(str(cycle.dagster_home))
-    runs = instance.get_runs(filters=RunsFilter(job_name="refresh", statuses=[DagsterRunStatus.SUCCESS]))
-    return instance, runs
+    runs = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.SUCCESS]))
+    return instance, sorted(runs, key=lambda r: r.job_name)  # ingest, then publish
 
 
 def test_refresh_run_recorded_in_dagster_instance(cycle: Cycle):
@@ -265,15 +265,17 @@ def test_refresh_run_recorded_in_dagster_instance(cycle: Cycle):
 
     instance, runs = _refresh_run(cycle)
     try:
-        assert len(runs) == 1, f"expected one successful refresh run, found {[r.run_id for r in runs]}"
+        assert [r.job_name for r in runs] == ["ingest", "publish"], f"unexpected runs {[(r.job_name, r.run_id) for r in runs]}"
+        by_layer = {"bronze": runs[0], "silver": runs[0], "gold": runs[1]}
+        for run in runs:
+            assert run.tags.get("lakehouse/trigger") == "cli"
+            assert f"run {run.run_id} ({run.job_name}) succeeded" in cycle.refresh_stdout
         run = runs[0]
-        assert run.tags.get("lakehouse/trigger") == "cli"
-        assert f"run {run.run_id} succeeded" in cycle.refresh_stdout
 
         for contract in ALL_TABLES:
             event = instance.get_latest_materialization_event(contract.asset_key)
             assert event is not None, f"{contract.asset_key.to_user_string()} was never materialized"
-            assert event.run_id == run.run_id
+            assert event.run_id == by_layer[contract.layer.value].run_id
             assert f"materialized {contract.asset_key.to_user_string()}" in cycle.refresh_stdout
 
         event = instance.get_latest_materialization_event(AssetKey(["silver", "orders"]))
@@ -298,7 +300,7 @@ def test_snapshots_carry_the_assets_code_versions(cycle: Cycle):
 
     instance, runs = _refresh_run(cycle)
     instance.dispose()
-    run_id = runs[0].run_id
+    run_ids = {"silver": runs[0].run_id, "gold": runs[1].run_id}
     specs = {s.key.to_user_string(): s for s in build_definitions(Settings(home=cycle.home)).resolve_all_asset_specs()}
     catalog = cycle.catalog()
     for name in SILVER_GOLD:
@@ -306,7 +308,7 @@ def test_snapshots_carry_the_assets_code_versions(cycle: Cycle):
         assert snapshot is not None, f"{name} has no snapshot"
         summary = snapshot.summary.additional_properties
         key = name.replace(".", "/")
-        assert summary.get("dagster.run-id") == run_id, name
+        assert summary.get("dagster.run-id") == run_ids[name.split(".")[0]], name
         assert summary.get("dagster.code-version") == specs[key].code_version, name
 
 

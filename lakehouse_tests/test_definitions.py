@@ -12,7 +12,8 @@ import pytest
 
 from lakehouse.contracts import ALL_TABLES
 from lakehouse.contracts.model import Layer
-from lakehouse.definitions import REFRESH_JOB, build_definitions
+from lakehouse.automation.planning import INGEST_JOB, PUBLISH_JOB
+from lakehouse.definitions import build_definitions
 from lakehouse.settings import Settings
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -60,10 +61,26 @@ def test_every_table_is_an_asset_under_its_layer(specs):
     assert layers == ["bronze"] * 2 + ["gold"] * 2 + ["silver"] * 4
 
 
-def test_refresh_job_covers_every_asset(defs):
-    job = defs.resolve_job_def(REFRESH_JOB)
-    assert job.name == "refresh"
-    assert set(job.asset_layer.selected_asset_keys) == {c.asset_key for c in ALL_TABLES}
+def test_ingest_and_publish_jobs_cover_every_asset_once(defs):
+    ingest = set(defs.resolve_job_def(INGEST_JOB).asset_layer.selected_asset_keys)
+    publish = set(defs.resolve_job_def(PUBLISH_JOB).asset_layer.selected_asset_keys)
+    assert ingest == {c.asset_key for c in ALL_TABLES if c.layer.value in ("bronze", "silver")}
+    assert publish == {c.asset_key for c in ALL_TABLES if c.layer.value == "gold"}
+
+
+def test_partitioned_assets_backfill_in_a_single_run(defs):
+    specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
+    assert {k for k, s in specs.items() if s.partitions_def is not None} == {"bronze/orders_raw", "bronze/customers_raw", "gold/daily_sales"}
+    for key in ("bronze/orders_raw", "gold/daily_sales"):
+        assets_def = defs.resolve_assets_def(dg.AssetKey.from_user_string(key))
+        assert assets_def.backfill_policy == dg.BackfillPolicy.single_run()
+        assert assets_def.partitions_def.get_first_partition_key() == "2000-01-01"
+
+
+def test_sensors_and_schedule_are_defined(defs):
+    assert {s.name for s in defs.sensors} == {"landing_sensor", "gold_sensor"}
+    (schedule,) = defs.schedules
+    assert schedule.cron_schedule == "15 * * * *" and schedule.execution_timezone == "UTC"
 
 
 def _column_schema(metadata: dict) -> dg.TableSchema:
@@ -101,7 +118,7 @@ def test_code_versions_are_distinct(specs):
 
 
 def test_executor_is_in_process(defs):
-    job = defs.resolve_job_def(REFRESH_JOB)
+    job = defs.resolve_job_def(INGEST_JOB)
     assert job.executor_def.name == dg.in_process_executor.name == "in_process"
     assert defs.executor is dg.in_process_executor or getattr(defs.executor, "name", None) == "in_process"
 

@@ -50,8 +50,11 @@ def read_landing_files(
     return pa.Table.from_pydict(columns, schema=contract.arrow_schema)
 
 
-def bronze_asset(contract: TableContract, source: str, reader: RecordReader) -> dg.AssetsDefinition:
-    """An asset that appends the landing files of ``source`` not yet in ``contract``'s table."""
+def bronze_asset(
+    contract: TableContract, source: str, reader: RecordReader, partitions_def: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    """An asset, partitioned by landing day, that appends the landing files of its days not yet in
+    ``contract``'s table. A range of days runs as one run (single-run backfill)."""
 
     @dg.asset(
         key=contract.asset_key,
@@ -60,12 +63,16 @@ def bronze_asset(contract: TableContract, source: str, reader: RecordReader) -> 
         kinds={"parquet"},
         group_name=contract.layer.value,
         io_manager_key=IO_MANAGER_KEY,
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        tags={"lakehouse/source": source},
     )
     def _asset(context: dg.AssetExecutionContext, landing: LandingZoneResource, store: TableStoreResource) -> pa.Table:
+        days = {dt.date.fromisoformat(key) for key in context.partition_keys}
         zone = landing.zone()
-        done = store.get_store().ingested_sources(contract)
-        new = [f for f in zone.files(source) if f.relative_path not in done]
-        context.log.info(f"{len(new)} new landing file(s) for {contract.qualified_name}")
+        done = store.get_store().ingested_sources(contract, days=days)
+        new = [f for f in zone.files(source, days) if f.relative_path not in done]
+        context.log.info(f"{len(new)} new landing file(s) for {contract.qualified_name} on {len(days)} day(s)")
         data = read_landing_files(contract, zone, new, reader, batch_id=context.run_id)
         context.add_output_metadata({"new_files": len(new), "new_records": data.num_rows})
         return data
@@ -73,5 +80,11 @@ def bronze_asset(contract: TableContract, source: str, reader: RecordReader) -> 
     return _asset
 
 
-orders_raw = bronze_asset(ORDERS_RAW, "orders", order_records)
-customers_raw = bronze_asset(CUSTOMERS_RAW, "customers", customer_records)
+def bronze_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [
+        bronze_asset(ORDERS_RAW, "orders", order_records, partitions_def),
+        bronze_asset(CUSTOMERS_RAW, "customers", customer_records, partitions_def),
+    ]
+
+
+BRONZE_SOURCES = {ORDERS_RAW.asset_key: "orders", CUSTOMERS_RAW.asset_key: "customers"}

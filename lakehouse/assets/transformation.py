@@ -27,6 +27,9 @@ class Transformation:
     sources: dict[str, TableContract]
     fn: Callable
     code_version: str
+    # For a target partitioned by day: (source name, timestamp column) such that target partition D
+    # is computed from exactly the source rows whose column falls on UTC day D.
+    partition_source: tuple[str, str] | None = None
 
     @property
     def key(self) -> str:
@@ -36,15 +39,25 @@ class Transformation:
 _REGISTRY: dict[str, Transformation] = {}
 
 
-def transformation(*, target: TableContract, sources: dict[str, TableContract]) -> Callable[[Callable], Transformation]:
-    """Declare ``fn`` as the transformation that produces ``target`` from ``sources``."""
+def transformation(
+    *, target: TableContract, sources: dict[str, TableContract], partition_source: tuple[str, str] | None = None
+) -> Callable[[Callable], Transformation]:
+    """Declare ``fn`` as the transformation that produces ``target`` from ``sources``.
+
+    Bronze sources are read incrementally: only the Bronze batches the target has not applied yet.
+    """
 
     def register(fn: Callable) -> Transformation:
         params = list(inspect.signature(fn).parameters)
         if sorted(params) != sorted(sources):
             raise TypeError(f"transformation {fn.__name__} takes {params} but declares sources {sorted(sources)}")
+        if partition_source:
+            name, column = partition_source
+            if name not in sources or not target.partition_by:
+                raise TypeError(f"transformation {fn.__name__}: partition_source needs a partitioned target and a declared source")
+            sources[name].column(column)
         digest = _code_version(fn, target, sources)
-        t = Transformation(target=target, sources=dict(sources), fn=fn, code_version=digest)
+        t = Transformation(target=target, sources=dict(sources), fn=fn, code_version=digest, partition_source=partition_source)
         if t.key in _REGISTRY and _REGISTRY[t.key].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"two transformations produce {t.key}")
         _REGISTRY[t.key] = t
@@ -90,7 +103,7 @@ def table_metadata(contract: TableContract, code_version: str | None = None) -> 
     return metadata
 
 
-def transformation_asset(t: Transformation, **asset_kwargs) -> dg.AssetsDefinition:
+def transformation_asset(t: Transformation, partitions_def: dg.PartitionsDefinition | None = None, **asset_kwargs) -> dg.AssetsDefinition:
     """The Dagster asset that runs ``t`` on whichever compute resource is configured."""
     from lakehouse.resources.compute import SparkCompute
 
@@ -103,6 +116,8 @@ def transformation_asset(t: Transformation, **asset_kwargs) -> dg.AssetsDefiniti
         kinds={"spark", "iceberg"},
         group_name=t.target.layer.value,
         io_manager_key=IO_MANAGER_KEY,
+        partitions_def=partitions_def if t.partition_source else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if t.partition_source else None,
         **asset_kwargs,
     )
     def _asset(context: dg.AssetExecutionContext, compute: SparkCompute):

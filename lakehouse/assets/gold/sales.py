@@ -13,7 +13,7 @@ def _revenue(amount) -> F.Column:
     return F.round(F.sum(amount), 2).cast("decimal(18,2)")
 
 
-@transformation(target=DAILY_SALES, sources={"orders": ORDERS})
+@transformation(target=DAILY_SALES, sources={"orders": ORDERS}, partition_source=("orders", "created_at"))
 def daily_sales(orders: DataFrame) -> DataFrame:
     """Orders, revenue and distinct customers per UTC creation day and currency (not cancelled)."""
     return (

@@ -1,0 +1,1 @@
+"""Automation: partitions, jobs, schedules and sensors that keep the lakehouse up to date."""

@@ -1,0 +1,41 @@
+"""Daily partitions for landing days (Bronze) and report dates (Gold), and their range check."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import dagster as dg
+
+START_SETTING = "LAKEHOUSE_PARTITIONS_START"
+
+
+class PartitionRangeError(ValueError):
+    """Data falls on a day outside the configured partitions."""
+
+
+def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:
+    # end_offset=1 includes today's (still open) day, so files landing today are processed today.
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1, timezone="UTC", fmt="%Y-%m-%d")
+
+
+def check_days(days: Iterable[dt.date], partitions: dg.DailyPartitionsDefinition, what: str) -> None:
+    """Fail, naming the day and the setting, if any day has no partition."""
+    start = partitions.start.date()
+    last = dt.datetime.now(dt.timezone.utc).date()
+    for day in sorted(set(days)):
+        if day < start:
+            raise PartitionRangeError(f"{what} {day} is before {START_SETTING}={start}; lower the setting to process it")
+        if day > last:
+            raise PartitionRangeError(f"{what} {day} is in the future (partitions end today, {last}); check the data's dates")
+
+
+def contiguous_ranges(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Group days into runs of consecutive days: one Dagster run (single-run backfill) each."""
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(set(days)):
+        if ranges and day == ranges[-1][1] + dt.timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
