@@ -204,7 +204,9 @@ class ArrowTableStore(TableStore):
         keys = batch[key].combine_chunks()
         wanted = [key, *([seq] if seq else []), *contract.change_columns]
         found = file_merge.lookup(table, key, keys, wanted)
-        existing = _one_per_key(_cast(found.rows.drop_columns([file_merge.FILE]), contract.arrow_schema), key, seq)
+        existing = _cast(found.rows.drop_columns([file_merge.FILE]), contract.arrow_schema)
+        if not found.disjoint:
+            existing = _one_per_key(existing, key, seq)
         tomb_table = self._tombstones(contract) if contract.delete_flag else None
         tomb_found = file_merge.lookup(tomb_table, key, keys, [key, "seq"]) if tomb_table is not None else None
         tombs = (

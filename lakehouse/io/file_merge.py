@@ -20,18 +20,20 @@ is what lets the bounds prune the next merge.
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyiceberg.conversions import from_bytes
 from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io.pyarrow import ArrowScan
+from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
 from pyiceberg.manifest import DataFile
+from pyiceberg.schema import Schema
 from pyiceberg.table import FileScanTask, Table, TableProperties, Transaction
 from pyiceberg.table.update.snapshot import _OverwriteFiles
 
@@ -69,9 +71,19 @@ class Lookup:
     rows: pa.Table  # requested columns + FILE, only rows whose key is in the batch
     scanned: int  # data files in the snapshot
 
+    @property
+    def disjoint(self) -> bool:
+        """Whether the candidates' key ranges are bounded and do not overlap, as this module
+        writes them: a key can then be in one file only."""
+        bounded = [f for f in self.files if _bounded(f)]
+        if len(bounded) < len(self.files):
+            return False
+        return all(a.upper < b.lower for a, b in zip(bounded, bounded[1:]))
+
 
 def file_ranges(table: Table, key: str) -> list[FileRange]:
-    """Every live data file of the current snapshot with its decoded key bounds.
+    """Every live data file of the current snapshot with its key bounds, as Python values of the
+    key's Arrow type (so they compare with ``pa.Array`` elements).
 
     Bounds come from the manifests. String bounds may be truncated (pyiceberg and Java Iceberg
     default to truncate(16)); a truncated lower bound is a prefix and still <= every value, and a
@@ -81,63 +93,86 @@ def file_ranges(table: Table, key: str) -> list[FileRange]:
     if table.current_snapshot() is None:
         return []
     field = table.schema().find_field(key)
+    arrow_type = schema_to_pyarrow(field.field_type)
+
+    def decode(raw: bytes | None) -> Any:
+        # from_bytes gives days for dates and microseconds for timestamps; Arrow takes those as is.
+        return None if raw is None else pa.scalar(from_bytes(field.field_type, raw), arrow_type).as_py()
+
     ranges = []
     for task in table.scan().plan_files():
         low = task.file.lower_bounds.get(field.field_id) if task.file.lower_bounds else None
         high = task.file.upper_bounds.get(field.field_id) if task.file.upper_bounds else None
-        ranges.append(
-            FileRange(
-                task,
-                from_bytes(field.field_type, low) if low is not None else None,
-                from_bytes(field.field_type, high) if high is not None else None,
-            )
-        )
+        ranges.append(FileRange(task, decode(low), decode(high)))
     return ranges
 
 
-def _as_numpy(values: pa.Array) -> np.ndarray:
-    """Sortable numpy values with the same order as Iceberg's (strings compare by code point)."""
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type) or pa.types.is_decimal(values.type):
-        return np.array(values.to_pylist(), dtype=object)
-    return values.to_numpy(zero_copy_only=False)
+class _Sorted(Sequence):
+    """Positional access to a sorted Arrow array, so ``bisect`` searches it with O(log n) scalar
+    reads and no conversion of the whole array to Python objects."""
+
+    def __init__(self, values: pa.Array | pa.ChunkedArray):
+        self.values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.values[i].as_py()
 
 
-def _bounds(ranges: Sequence[FileRange], key_type: pa.DataType) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lower and upper bounds as numpy values of the key's type, and which files have both."""
-    known = np.array([r.lower is not None and r.upper is not None for r in ranges], dtype=bool)
-    # from_bytes yields days for dates and microseconds for timestamps, which Arrow takes as is.
-    lows = pa.array([r.lower for r, k in zip(ranges, known) if k], key_type)
-    highs = pa.array([r.upper for r, k in zip(ranges, known) if k], key_type)
-    return _as_numpy(lows), _as_numpy(highs), known
+def _span(keys: _Sorted, f: FileRange) -> tuple[int, int]:
+    """Positions [start, end) of the sorted ``keys`` that lie inside the file's bounds."""
+    return bisect_left(keys, f.lower), bisect_right(keys, f.upper)
 
 
-def candidates(ranges: Sequence[FileRange], keys: np.ndarray, key_type: pa.DataType) -> list[FileRange]:
-    """The files whose [lower, upper] holds at least one of ``keys`` (sorted, unique).
+def _bounded(f: FileRange) -> bool:
+    return f.lower is not None and f.upper is not None
+
+
+def candidates(ranges: Sequence[FileRange], keys: _Sorted) -> list[FileRange]:
+    """The files whose [lower, upper] holds at least one of the sorted ``keys``, by lower bound.
 
     Written by hand rather than left to ``table.scan(row_filter=In(key, keys))``: pyiceberg's
     inclusive metrics evaluator stops evaluating an ``In`` of more than 200 literals and keeps every
     file, so a CDC batch would never prune. Sorted keys make this a binary search per file.
     """
-    if not ranges:
-        return []
-    lows, highs, known = _bounds(ranges, key_type)
-    hit = np.ones(len(ranges), dtype=bool)
     if len(keys) == 0:
-        hit[:] = False
-    elif known.any():
-        first = np.searchsorted(keys, lows, side="left")  # first batch key >= lower
-        inside = first < len(keys)
-        inside[inside] = keys[first[inside]] <= highs[inside]
-        hit[known] = inside
-    chosen = [r for r, h in zip(ranges, hit) if h]
-    return sorted(chosen, key=lambda r: (r.lower is None, r.lower if r.lower is not None else 0))
+        return []
+    chosen = [f for f in ranges if not _bounded(f) or _span(keys, f)[1] > _span(keys, f)[0]]
+    return sorted(chosen, key=lambda f: (not _bounded(f), f.lower if _bounded(f) else 0))
 
 
 def read_file(table: Table, task: FileScanTask, columns: Sequence[str] | None = None) -> pa.Table:
-    """One data file through pyiceberg's reader: columns are resolved by field id (so renamed or
-    added columns read right) and any delete files of the task are applied."""
+    """One data file, as the table's current schema (or ``columns`` of it) sees it.
+
+    A file written with the current schema and without delete files is read with pyarrow directly
+    (about twice as fast as pyiceberg's scan on whole files); any other goes through pyiceberg's
+    reader, which resolves columns by field id (renamed, added, dropped columns) and applies
+    delete files.
+    """
     schema = table.schema() if columns is None else table.schema().select(*columns)
+    if not task.delete_files:
+        with table.io.new_input(task.file.file_path).open() as stream:
+            parquet = pq.ParquetFile(stream)
+            if _same_field_ids(parquet.schema_arrow, schema):
+                return parquet.read(columns=[f.name for f in schema.fields])
     return ArrowScan(table.metadata, table.io, schema, AlwaysTrue()).to_table([task])
+
+
+def _same_field_ids(arrow: pa.Schema, schema: Schema) -> bool:
+    for field in schema.fields:
+        i = arrow.get_field_index(field.name)
+        if i < 0:
+            return False
+        meta = arrow.field(i).metadata or {}
+        if meta.get(b"PARQUET:field_id") != str(field.field_id).encode() or not _flat(field.field_type):
+            return False
+    return True
+
+
+def _flat(kind) -> bool:
+    return kind.is_primitive
 
 
 def _prefetched(table: Table, files: Sequence[FileRange], columns: Sequence[str] | None) -> Iterator[pa.Table]:
@@ -156,41 +191,25 @@ def _prefetched(table: Table, files: Sequence[FileRange], columns: Sequence[str]
 def lookup(table: Table, key: str, keys: pa.Array, columns: Sequence[str]) -> Lookup:
     """The rows (``columns`` + FILE) whose key is one of ``keys``, read from candidate files only."""
     columns = list(dict.fromkeys([key, *columns]))
-    key_type = keys.type
     ranges = file_ranges(table, key)
-    empty = pa.schema([*(pa.field(c, t) for c, t in _types(table, columns)), pa.field(FILE, pa.int32())]).empty_table()
+    arrow = schema_to_pyarrow(table.schema().select(*columns), include_field_ids=False)
+    empty = pa.schema([*arrow, pa.field(FILE, pa.int32())]).empty_table()
     if not ranges or len(keys) == 0:
         return Lookup([], empty, len(ranges))
-    ordered = pc.unique(keys).sort()
-    sorted_keys = _as_numpy(ordered)
-    files = candidates(ranges, sorted_keys, key_type)
+    ordered = keys.take(pc.sort_indices(keys))
+    sorted_keys = _Sorted(ordered)
+    files = candidates(ranges, sorted_keys)
     pieces = []
     for i, data in enumerate(_prefetched(table, files, columns)):
         # Only the batch keys inside this file's range can match: probing with that slice keeps the
         # hash-set builds proportional to the batch, not to batch x files.
-        f = files[i]
-        if f.lower is not None and f.upper is not None:
-            lo, hi = _slice(sorted_keys, f.lower, f.upper, key_type)
-            probe = ordered.slice(lo, hi - lo)
-        else:
-            probe = ordered
-        hit = data.filter(pc.is_in(data[key], value_set=probe.cast(data.schema.field(key).type)))
+        start, end = _span(sorted_keys, files[i]) if _bounded(files[i]) else (0, len(ordered))
+        probe = ordered.slice(start, end - start).cast(data.schema.field(key).type)
+        hit = data.filter(pc.is_in(data[key], value_set=probe))
         if hit.num_rows:
             pieces.append(hit.append_column(FILE, pa.repeat(pa.scalar(i, pa.int32()), hit.num_rows)))
     rows = pa.concat_tables(pieces, promote_options="permissive") if pieces else empty
     return Lookup(files, rows, len(ranges))
-
-
-def _types(table: Table, columns: Sequence[str]) -> list[tuple[str, pa.DataType]]:
-    from pyiceberg.io.pyarrow import schema_to_pyarrow
-
-    arrow = schema_to_pyarrow(table.schema().select(*columns), include_field_ids=False)
-    return [(f.name, f.type) for f in arrow]
-
-
-def _slice(sorted_keys: np.ndarray, lower: Any, upper: Any, key_type: pa.DataType) -> tuple[int, int]:
-    low, high = _as_numpy(pa.array([lower, upper], key_type))
-    return int(np.searchsorted(sorted_keys, low, side="left")), int(np.searchsorted(sorted_keys, high, side="right"))
 
 
 def target_rows(table_properties: dict[str, str], sample: pa.Table) -> int:
@@ -215,7 +234,7 @@ class _Writer:
         self.tx, self.table, self.producer, self.key, self.schema = tx, table, producer, key, schema
         self.counter = itertools.count(0)
 
-    def write(self, rows: pa.Table) -> list[DataFile]:
+    def write(self, rows: pa.Table, ordered: bool = False) -> list[DataFile]:
         # _dataframe_to_data_files is private to pyiceberg, but it is exactly what
         # Transaction.append uses to turn Arrow data into DataFiles (field ids, statistics,
         # partition split, file naming under the producer's commit uuid); adding the files to our
@@ -224,8 +243,11 @@ class _Writer:
 
         if rows.num_rows == 0:
             return []
-        rows = rows.sort_by(self.key)
         step = target_rows(self.tx.table_metadata.properties, rows)
+        if not ordered and rows.num_rows > step:
+            # Cut into several files, each must cover its own slice of the key range. A single
+            # file's bounds are its min and max whatever the row order, so it is left unsorted.
+            rows = rows.sort_by(self.key)
         files: list[DataFile] = []
         for start in range(0, rows.num_rows, step):
             files += _dataframe_to_data_files(
@@ -254,26 +276,30 @@ def rewrite(
     losing = found.rows.filter(pc.is_in(found.rows[key], value_set=remove_keys.cast(found.rows.schema.field(key).type)))
     affected_ids = sorted(set(pc.unique(losing[FILE]).to_pylist())) if losing.num_rows else []
     affected = [found.files[i] for i in affected_ids]
+    shares, rest = _share_by_range(new_rows, key, affected)
+    losing = losing.select([key, FILE])
 
-    new_rows = new_rows.sort_by(key) if new_rows.num_rows else new_rows
-    share, rest = _share_by_range(new_rows, key, affected)
-
-    def redo(item: tuple[FileRange, pa.Table]) -> tuple[int, list[DataFile]]:
-        f, extra = item
+    def redo(i: int, f: FileRange, share: pa.Array) -> tuple[int, list[DataFile]]:
         data = read_file(table, f.task)
-        keep = data.filter(pc.invert(pc.is_in(data[key], value_set=remove_keys.cast(data.schema.field(key).type))))
-        kept = keep.num_rows
-        combined = pa.concat_tables([keep.select(schema.names).cast(schema), extra]) if extra.num_rows else keep.select(schema.names).cast(schema)
-        return kept, writer.write(combined)
+        # The lookup already knows which of this file's keys go: probe with those only.
+        gone = losing.filter(pc.equal(losing[FILE], i))[key].combine_chunks().cast(data.schema.field(key).type)
+        keep = data.filter(pc.invert(pc.is_in(data[key], value_set=gone)))
+        keep = keep.select(schema.names).cast(schema)
+        return keep.num_rows, writer.write(pa.concat_tables([keep, new_rows.take(share)]) if len(share) else keep)
+
+    def insert(rest: pa.Array) -> tuple[int, list[DataFile]]:
+        return 0, writer.write(new_rows.take(rest), ordered=True)  # positions are in key order
 
     added: list[DataFile] = []
     kept_rows = 0
-    if affected:
-        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-            for kept, files in pool.map(redo, zip(affected, share)):
-                kept_rows += kept
-                added += files
-    added += writer.write(rest)
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        jobs = [pool.submit(redo, i, f, share) for i, f, share in zip(affected_ids, affected, shares)]
+        if len(rest):
+            jobs.append(pool.submit(insert, rest))
+        for job in jobs:
+            kept, files = job.result()
+            kept_rows += kept
+            added += files
     for f in affected:
         producer.delete_data_file(f.task.file)
     for data_file in added:
@@ -281,26 +307,28 @@ def rewrite(
     return Rewrite([f.task.file for f in affected], added, kept_rows)
 
 
-def _share_by_range(rows: pa.Table, key: str, files: Sequence[FileRange]) -> tuple[list[pa.Table], pa.Table]:
-    """Give each rewritten file the new rows inside its key range (so files stay narrow and
-    disjoint); the rows left over go to new files. ``rows`` is sorted by key."""
-    if not files or rows.num_rows == 0:
-        return [rows.slice(0, 0) for _ in files], rows
-    keys = _as_numpy(rows[key].combine_chunks())
-    taken = np.zeros(rows.num_rows, dtype=bool)
-    shares = []
-    end = 0
+def _share_by_range(rows: pa.Table, key: str, files: Sequence[FileRange]) -> tuple[list[pa.Array], pa.Array]:
+    """Give each rewritten file the new rows inside its key range, so files stay narrow; the rows
+    outside every rewritten file's range are left over for new files, in key order. Returns row
+    positions (taken later, in the worker that writes them). ``files`` are in order of lower bound;
+    where ranges overlap, a row goes to the first file that holds it."""
+    order = pc.sort_indices(rows[key])
+    none = order.slice(0, 0)
+    if rows.num_rows == 0:
+        return [none for _ in files], order
+    sorted_keys = _Sorted(rows[key].take(order))
+    shares, gaps, end = [], [], 0
     for f in files:
-        if f.lower is None or f.upper is None:
-            shares.append(rows.slice(0, 0))
+        start, stop = _span(sorted_keys, f) if _bounded(f) else (0, 0)
+        start = max(start, end)
+        if stop <= start:
+            shares.append(none)
             continue
-        lo, hi = _slice(keys, f.lower, f.upper, rows.schema.field(key).type)
-        lo = max(lo, end)
-        if hi > lo:
-            taken[lo:hi] = True
-            end = hi
-        shares.append(rows.slice(lo, max(0, hi - lo)))
-    return shares, rows.filter(pa.array(~taken))
+        gaps.append(order.slice(end, start - end))
+        shares.append(order.slice(start, stop - start))
+        end = stop
+    gaps.append(order.slice(end))
+    return shares, pa.concat_arrays(gaps)
 
 
 def discard(table: Table, files: Sequence[DataFile]) -> None:

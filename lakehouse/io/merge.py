@@ -49,6 +49,8 @@ def reduce_batch(batch: pa.Table, key: str, sequence: str | None) -> pa.Table:
     """One event per key: highest sequence, ties to the later row (rule 1)."""
     if batch.num_rows == 0:
         return batch
+    if pc.count_distinct(batch[key], mode="all").as_py() == batch.num_rows:
+        return batch  # already one event per key, as the transformations deliver it: skip the sort
     indexed = batch.append_column(_ROW, pa.array(range(batch.num_rows), pa.int64()))
     order = [(key, "ascending")] + ([(sequence, "descending")] if sequence else []) + [(_ROW, "descending")]
     ordered = indexed.take(pc.sort_indices(indexed, sort_keys=order))
@@ -61,8 +63,8 @@ def reduce_batch(batch: pa.Table, key: str, sequence: str | None) -> pa.Table:
 def plan_merge(contract: TableContract, batch: pa.Table, existing: pa.Table, tombstones: pa.Table) -> MergePlan:
     """Decide what a batch does to a table.
 
-    ``existing`` and ``tombstones`` hold (key, sequence) of the table's rows and of its tombstones;
-    they need only cover the batch's keys.
+    ``existing`` and ``tombstones`` hold (key, sequence) of the table's rows and of its tombstones,
+    one row per key; they need only cover the batch's keys.
     """
     key = contract.primary_key[0]
     seq = contract.sequence_by
@@ -73,11 +75,13 @@ def plan_merge(contract: TableContract, batch: pa.Table, existing: pa.Table, tom
         return MergePlan(batch.drop_columns([flag] if flag in batch.column_names else []), empty_keys, _tomb_table(contract, empty_keys, None), 0, 0, 0, 0)
 
     # _OLD holds the present row's sequence (or, without a sequence column, a marker of presence).
+    # Both lookups are by key (index_in + take) rather than joins: existing and tombstones hold one
+    # row per key, and the batch keeps its order without going through a hash join's copy.
+    keys = batch[key]
     marker = existing[seq] if seq else pa.repeat(pa.scalar(True), existing.num_rows)
-    current = pa.table({key: existing[key], _OLD: marker})
-    joined = batch.join(current, keys=key, join_type="left outer")
+    joined = batch.append_column(_OLD, _lookup(keys, existing[key], marker))
     if tombstones.num_rows:
-        joined = joined.join(tombstones.select([key, "seq"]).rename_columns([key, _TOMB]), keys=key, join_type="left outer")
+        joined = joined.append_column(_TOMB, _lookup(keys, tombstones[key], tombstones["seq"]).cast(joined.schema.field(_OLD).type))
     else:
         joined = joined.append_column(_TOMB, pa.nulls(joined.num_rows, joined.schema.field(_OLD).type))
 
@@ -95,15 +99,21 @@ def plan_merge(contract: TableContract, batch: pa.Table, existing: pa.Table, tom
     apply_upsert = pc.and_(applies, pc.invert(is_delete))
     removed = pc.and_(applies, present)
 
-    upserts = joined.filter(apply_upsert).select(contract.column_names).cast(contract.arrow_schema)
-    remove_keys = joined.filter(removed)[key].combine_chunks()
-    deletes = joined.filter(apply_delete)
+    upserts = joined.select(contract.column_names).filter(apply_upsert).cast(contract.arrow_schema)
+    remove_keys = joined[key].filter(removed).combine_chunks()
+    deletes = joined.select([key, *([seq] if seq else [])]).filter(apply_delete)
     tombs = _tomb_table(contract, deletes[key].combine_chunks(), deletes[seq].combine_chunks() if seq else None)
     inserted = pc.sum(pc.and_(apply_upsert, pc.invert(present))).as_py() or 0
     updated = pc.sum(pc.and_(apply_upsert, present)).as_py() or 0
     deleted = pc.sum(pc.and_(apply_delete, present)).as_py() or 0
     ignored = batch.num_rows - (pc.sum(applies).as_py() or 0)
     return MergePlan(upserts, remove_keys, tombs, inserted, updated, deleted, ignored)
+
+
+def _lookup(keys: pa.ChunkedArray, table_keys: pa.ChunkedArray, values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """For each of ``keys``, the value held for it in (``table_keys``, ``values``), or null."""
+    where = pc.index_in(keys, value_set=pa.chunked_array(table_keys).combine_chunks().cast(keys.type))
+    return pa.chunked_array(values).take(where)
 
 
 def tombstone_schema(contract: TableContract) -> pa.Schema:
