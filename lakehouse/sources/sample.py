@@ -40,8 +40,9 @@ _ABSENT = object()  # marks a field left out of an invalid record
 def land_sample(landing: Path, *, seed: int = 7, days: int = 3, orders_per_day: int = 40,
                 start: date = date(2026, 1, 1)) -> list[Path]:
     """Write `days` days of sample data under `landing`; return the files newly written."""
-    if orders_per_day < 5:
-        raise ValueError("orders_per_day must be at least 5")
+    if not 5 <= orders_per_day <= 500_000:
+        # lsn = day * 1,000,000 + event number: more events per day would overlap the next day's
+        raise ValueError("orders_per_day must be between 5 and 500000")
     landing = Path(landing)
     sim = _Simulation(seed)
     files: list[tuple[str, bytes]] = []  # (path relative to landing, content)
@@ -66,6 +67,7 @@ class _Simulation:
     def __init__(self, seed: int):
         self.seed = seed
         self.orders: dict[str, dict] = {}  # live order_id -> customer_id, status, amount, currency, day
+        self.order_ids: list[str] = []  # every order id ever created, for O(1) random picks
         self.created_at: dict[str, str] = {}  # order_id -> created_at text of its latest insert
         self.customers: dict[str, tuple[str, str, str]] = {}  # customer_id -> name, email, country
         self.deleted: list[str] = []  # deleted order ids, oldest first, candidates for re-insert
@@ -110,6 +112,8 @@ class _Simulation:
                 self.order_count += 1
                 oid = f"o-{self.seed}-{self.order_count:06d}"
             customer = rng.choice(list(self.customers)) if rng.random() < 0.85 else f"c-{self.seed}-9{rng.randrange(100):03d}"
+            if oid not in self.orders and (not self.order_ids or self.order_ids[-1] != oid):
+                self.order_ids.append(oid)
             self.orders[oid] = {"customer_id": customer, "status": rng.choice(("placed", "placed", "paid")),
                                 "amount": _amount(rng), "currency": rng.choice(CURRENCIES), "day": i}
             emit("c", oid, late)
@@ -129,25 +133,31 @@ class _Simulation:
             emit("d", oid)
             del self.orders[oid]
 
-        def candidates(open_only=True, before_day=None):
-            return [oid for oid, o in self.orders.items() if oid not in self.protected
-                    and (not open_only or o["status"] in NEXT_STATUS) and (before_day is None or o["day"] < before_day)]
+        def pick(open_only=True, before_day=None, tries=20):
+            """A random live order meeting the conditions, found by sampling (a scan per event
+            would make large samples quadratic); None if none turned up."""
+            for _ in range(tries if self.order_ids else 0):
+                oid = rng.choice(self.order_ids)
+                o = self.orders.get(oid)
+                if o is not None and oid not in self.protected and (not open_only or o["status"] in NEXT_STATUS) \
+                        and (before_day is None or o["day"] < before_day):
+                    return oid
+            return None
 
         def delete_any():
-            if victims := candidates(open_only=False):
-                victim = rng.choice(victims)
+            if (victim := pick(open_only=False)) is not None:
                 delete(victim)
                 self.deleted.append(victim)
 
         self.protected.add(create())  # first of the day: just after 00:00 UTC, written at -05:00
-        earlier = candidates(before_day=i)
-        for oid in rng.sample(earlier, min(3, len(earlier))):  # orders from earlier days move on
+        earlier = {oid for oid in (pick(before_day=i) for _ in range(3)) if oid is not None}
+        for oid in sorted(earlier):  # orders from earlier days move on
             update(oid)
         for _ in range(n - 5):
             create()
             roll = rng.random()
-            if roll < 0.3 and candidates():
-                update(rng.choice(candidates()))
+            if roll < 0.3 and (oid := pick()) is not None:
+                update(oid)
             elif roll < 0.38:
                 delete_any()
         delete_any()
