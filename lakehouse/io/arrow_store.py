@@ -304,15 +304,27 @@ class ArrowTableStore(TableStore):
             table = self.load_table(contract)
             if table is None:
                 data = contract.arrow_schema.empty_table()
-            elif days is None:
-                data = table.scan().to_arrow()
             else:
                 # File statistics on the column prune the scan to files that can hold those days.
-                start = dt.datetime.combine(days.first, dt.time(), dt.timezone.utc)
-                end = dt.datetime.combine(days.last + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
-                condition = And(GreaterThanOrEqual(days.column, start.isoformat()), LessThan(days.column, end.isoformat()))
-                data = table.scan(row_filter=condition).to_arrow()
+                data = table.scan(row_filter=_day_filter(days) if days else AlwaysTrue()).to_arrow()
         return contract.conform(data)
+
+    def data_files(self, contract: TableContract, *, bronze_files: list[str] | None = None, days: DayRange | None = None) -> list[str] | None:
+        """URIs of the Parquet files holding what ``read`` would return, for engines that read Parquet
+        themselves (Spark), or None when the files alone would not give the right rows (delete files).
+
+        With ``days``, the files may also hold rows of other days: the reader must filter."""
+        if contract.layer is Layer.bronze:
+            root = self.uri(contract).rstrip("/")
+            names = self.bronze_files(contract) if bronze_files is None else bronze_files
+            return [f"{root}/{name}" for name in names]
+        table = self.load_table(contract)
+        if table is None or table.current_snapshot() is None:
+            return []
+        tasks = list(table.scan(row_filter=_day_filter(days) if days else AlwaysTrue()).plan_files())
+        if any(task.delete_files for task in tasks):
+            return None
+        return [task.file.file_path for task in tasks]
 
     def info(self, contract: TableContract) -> TableInfo:
         if contract.layer is Layer.bronze:
@@ -363,6 +375,11 @@ def _one_per_key(rows: pa.Table, key: str, seq: str | None) -> pa.Table:
     if rows.num_rows == 0 or pc.count_distinct(rows[key]).as_py() == rows.num_rows:
         return rows
     return reduce_batch(rows, key, seq)
+
+
+def _day_filter(days: DayRange) -> BooleanExpression:
+    start, end = days.bounds()
+    return And(GreaterThanOrEqual(days.column, start.isoformat()), LessThan(days.column, end.isoformat()))
 
 
 def _split_by(data: pa.Table, columns: tuple[str, ...]) -> list[tuple[tuple, pa.Table]]:

@@ -73,6 +73,11 @@ class DayRange:
     first: dt.date
     last: dt.date
 
+    def bounds(self) -> tuple[dt.datetime, dt.datetime]:
+        """[start, end) as UTC instants."""
+        start = dt.datetime.combine(self.first, dt.time(), dt.timezone.utc)
+        return start, dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+
 
 class TableStore(ABC):
     """Reads and writes lakehouse tables with the semantics their contracts declare."""
@@ -108,6 +113,14 @@ class TableStore(ABC):
         ``bronze_files`` limits a Bronze read to those files (as listed by ``bronze_files``);
         ``days`` limits an Iceberg read to rows on those days.
         """
+
+    @abstractmethod
+    def uri(self, contract: TableContract) -> str:
+        """Where the table lives (its root folder or Iceberg location)."""
+
+    def data_files(self, contract: TableContract, *, bronze_files: list[str] | None = None, days: DayRange | None = None) -> list[str] | None:
+        """Parquet files an engine can read directly for the same rows as ``read`` (None: use ``read``)."""
+        return None
 
     @abstractmethod
     def bronze_files(self, contract: TableContract) -> list[str]:

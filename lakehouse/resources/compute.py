@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -19,11 +20,23 @@ def applied_property(source: TableContract) -> str:
     return f"lakehouse.applied.{source.qualified_name}"
 
 
-def plan_inputs(context: dg.AssetExecutionContext, t: Transformation, store: TableStore) -> tuple[dict, dict[str, str]] | None:
-    """Read each source as Arrow: Bronze sources only where not yet applied to the target, the
-    partition source only on the partitions' days. Returns (inputs, watermark properties), or None
-    when Bronze has nothing new for the target."""
-    inputs: dict = {}
+@dataclass(frozen=True)
+class SourceRead:
+    """What a transformation reads of one source: new Bronze batches, or the partition's days."""
+
+    contract: TableContract
+    bronze_files: list[str] | None = None
+    days: DayRange | None = None
+
+    def arrow(self, store: TableStore):
+        return store.read(self.contract, bronze_files=self.bronze_files, days=self.days)
+
+
+def plan_inputs(context: dg.AssetExecutionContext, t: Transformation, store: TableStore) -> tuple[dict[str, SourceRead], dict[str, str]] | None:
+    """Decide what to read of each source: Bronze sources only where not yet applied to the target,
+    the partition source only on the partitions' days. Returns (reads, watermark properties), or
+    None when Bronze has nothing new for the target."""
+    reads: dict[str, SourceRead] = {}
     watermarks: dict[str, str] = {}
     bronze = {name: c for name, c in t.sources.items() if c.layer is Layer.bronze}
     if bronze:
@@ -32,10 +45,9 @@ def plan_inputs(context: dg.AssetExecutionContext, t: Transformation, store: Tab
         for name, source in bronze.items():
             key = applied_property(source)
             applied = set(json.loads(applied_by_target.get(key, "[]")))
-            files = store.bronze_files(source)
-            pending = [f for f in files if f not in applied]
+            pending = [f for f in store.bronze_files(source) if f not in applied]
             new_files += len(pending)
-            inputs[name] = store.read(source, bronze_files=pending)
+            reads[name] = SourceRead(source, bronze_files=pending)
             # The watermark commits atomically with the data it produced (same Iceberg commit).
             watermarks[key] = json.dumps(sorted(applied | set(pending)), separators=(",", ":"))
         context.add_output_metadata({"new_bronze_files": new_files})
@@ -46,9 +58,9 @@ def plan_inputs(context: dg.AssetExecutionContext, t: Transformation, store: Tab
         window = context.partition_key_range
         days = DayRange(t.partition_source[1], dt.date.fromisoformat(window.start), dt.date.fromisoformat(window.end))
     for name, source in t.sources.items():
-        if name not in inputs:
-            inputs[name] = store.read(source, days=days if t.partition_source and name == t.partition_source[0] else None)
-    return inputs, watermarks
+        if name not in reads:
+            reads[name] = SourceRead(source, days=days if t.partition_source and name == t.partition_source[0] else None)
+    return reads, watermarks
 
 
 class SparkCompute(dg.ConfigurableResource):
@@ -65,14 +77,34 @@ class LocalSparkCompute(SparkCompute):
     store: dg.ResourceDependency[TableStoreResource]
 
     def run(self, context: dg.AssetExecutionContext, t: Transformation) -> Any:
-        planned = plan_inputs(context, t, self.store.get_store())
+        store = self.store.get_store()
+        planned = plan_inputs(context, t, store)
         if planned is None:
             context.log.info(f"no new Bronze data for {t.key}: nothing to do")
             return None
-        arrow_inputs, watermarks = planned
+        reads, watermarks = planned
         session = self.spark.spark_session  # started lazily: a no-op run never starts a JVM
-        inputs = {}
-        for name, data in arrow_inputs.items():
-            context.log.info(f"{t.key} reads {t.sources[name].qualified_name}: {data.num_rows} rows")
-            inputs[name] = arrow_to_spark(session, data, t.sources[name].spark_schema)
+        inputs = {name: self._load(session, store, read) for name, read in reads.items()}
         return TableWrite(t.fn(**inputs), table_properties=watermarks)
+
+    @staticmethod
+    def _load(session, store: TableStore, read: SourceRead):
+        """Spark reads local Parquet files itself (no copy through this process); anything else,
+        such as s3:// without a Hadoop S3 connector, comes through Arrow."""
+        from pyspark.sql import functions as F
+
+        contract = read.contract
+        files = store.data_files(contract, bronze_files=read.bronze_files, days=read.days)
+        if files is not None and all(f.startswith("file:") for f in files):
+            if not files:
+                return session.createDataFrame([], contract.spark_schema)
+            reader = session.read.schema(contract.spark_schema)
+            if contract.layer is Layer.bronze:  # partition columns (dt) come from the folder names
+                reader = reader.option("basePath", store.uri(contract))
+            df = reader.parquet(*files).select(*contract.column_names)
+            if read.days is not None:
+                start, end = read.days.bounds()
+                column = F.col(read.days.column)
+                df = df.where((column >= F.lit(start)) & (column < F.lit(end)))
+            return df
+        return arrow_to_spark(session, read.arrow(store), contract.spark_schema)

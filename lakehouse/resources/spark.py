@@ -18,7 +18,9 @@ LOCAL_SPARK_CONFIG = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
-    "spark.driver.memory": "2g",
+    # A ceiling, not a reservation: the whole Silver output is collected to Arrow for the merge.
+    "spark.driver.memory": "4g",
+    "spark.driver.maxResultSize": "3g",
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
     "spark.sql.warehouse.dir": os.path.join(os.environ.get("TMPDIR", "/tmp"), "lakehouse-spark-warehouse"),
