@@ -372,7 +372,7 @@ def _cast(rows: pa.Table, schema: pa.Schema) -> pa.Table:
 def _one_per_key(rows: pa.Table, key: str, seq: str | None) -> pa.Table:
     """The highest-sequence row per key: a table (or tombstones table) should hold one row per key,
     and should it ever hold more, planning on the newest keeps the merge's rules well defined."""
-    if rows.num_rows == 0 or pc.count_distinct(rows[key]).as_py() == rows.num_rows:
+    if rows.num_rows == 0 or len(pc.unique(rows[key])) == rows.num_rows:
         return rows
     return reduce_batch(rows, key, seq)
 

@@ -49,7 +49,7 @@ def reduce_batch(batch: pa.Table, key: str, sequence: str | None) -> pa.Table:
     """One event per key: highest sequence, ties to the later row (rule 1)."""
     if batch.num_rows == 0:
         return batch
-    if pc.count_distinct(batch[key], mode="all").as_py() == batch.num_rows:
+    if len(pc.unique(batch[key])) == batch.num_rows:
         return batch  # already one event per key, as the transformations deliver it: skip the sort
     indexed = batch.append_column(_ROW, pa.array(range(batch.num_rows), pa.int64()))
     order = [(key, "ascending")] + ([(sequence, "descending")] if sequence else []) + [(_ROW, "descending")]
