@@ -205,7 +205,8 @@ class ArrowTableStore(TableStore):
         wanted = [key, *([seq] if seq else []), *contract.change_columns]
         found = file_merge.lookup(table, key, keys, wanted)
         existing = _cast(found.rows.drop_columns([file_merge.FILE]), contract.arrow_schema)
-        if not found.disjoint:
+        aligned = found.disjoint  # existing is then row for row found.rows
+        if not aligned:
             existing = _one_per_key(existing, key, seq)
         tomb_table = self._tombstones(contract) if contract.delete_flag else None
         tomb_found = file_merge.lookup(tomb_table, key, keys, [key, "seq"]) if tomb_table is not None else None
@@ -216,7 +217,10 @@ class ArrowTableStore(TableStore):
         )
         plan = plan_merge(contract, batch, existing, tombs)
         counts = {"inserted": plan.inserted, "updated": plan.updated, "deleted": plan.deleted, "ignored": plan.ignored}
-        changed = changed_values(contract, existing, plan)
+        # Which looked-up rows the merge replaces or deletes: used for the change report and to
+        # pick the files to rewrite, so computed once.
+        replaced = pc.is_in(found.rows[key], value_set=plan.remove_keys.cast(found.rows.schema.field(key).type))
+        changed = changed_values(contract, existing, plan, replaced if aligned else None)
         if plan.changes == 0 and not stamp.table_properties:
             return self._result(contract, table, 0, committed=False, counts=counts, changed=changed)
         props = {**stamp.properties(), **{f"lakehouse.rows-{k}": str(v) for k, v in counts.items()}}
@@ -230,7 +234,7 @@ class ArrowTableStore(TableStore):
             if len(plan.remove_keys) or plan.upserts.num_rows:
                 # One OVERWRITE snapshot: the files that lose a row are replaced, new rows added.
                 with tx.update_snapshot(snapshot_properties=props).overwrite() as ow:
-                    written = file_merge.rewrite(tx, table, ow, key, found, plan.remove_keys, plan.upserts).added
+                    written = file_merge.rewrite(tx, table, ow, key, found, replaced, plan.upserts).added
             if stamp.table_properties:
                 tx.set_properties(stamp.table_properties)
             tx.commit_transaction()
@@ -250,11 +254,12 @@ class ArrowTableStore(TableStore):
             return
         raised = fresh.filter(pc.is_valid(fresh["__old_seq"]))[key].combine_chunks()
         rows = fresh.select([key, "seq"]).cast(tombstone_schema(contract))
+        replaced = pc.is_in(found.rows[key], value_set=raised.cast(found.rows.schema.field(key).type))
         written: list = []
         tx = tomb_table.transaction()
         try:
             with tx.update_snapshot(snapshot_properties=stamp.properties()).overwrite() as ow:
-                written = file_merge.rewrite(tx, tomb_table, ow, key, found, raised, rows).added
+                written = file_merge.rewrite(tx, tomb_table, ow, key, found, replaced, rows).added
             tx.commit_transaction()
         except (CommitFailedException, ValidationException):
             file_merge.discard(tomb_table, written)

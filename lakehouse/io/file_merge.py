@@ -266,14 +266,15 @@ def rewrite(
     producer: _OverwriteFiles,
     key: str,
     found: Lookup,
-    remove_keys: pa.Array,
+    replaced: pa.Array | pa.ChunkedArray,
     new_rows: pa.Table,
 ) -> Rewrite:
-    """Stage, on ``producer``, the removal of every row whose key is in ``remove_keys`` and the
-    addition of ``new_rows``: files that lose a row are rewritten, all others stay as they are."""
+    """Stage, on ``producer``, the removal of the looked-up rows marked ``replaced`` (every row of
+    their keys goes) and the addition of ``new_rows``: files that lose a row are rewritten, all
+    others stay as they are."""
     schema = new_rows.schema
     writer = _Writer(tx, table, producer, key, schema)
-    losing = found.rows.filter(pc.is_in(found.rows[key], value_set=remove_keys.cast(found.rows.schema.field(key).type)))
+    losing = found.rows.filter(replaced)
     affected_ids = sorted(set(pc.unique(losing[FILE]).to_pylist())) if losing.num_rows else []
     affected = [found.files[i] for i in affected_ids]
     shares, rest = _share_by_range(new_rows, key, affected)

@@ -129,14 +129,18 @@ def _tomb_table(contract: TableContract, keys: pa.Array, seqs: pa.Array | None) 
     return pa.Table.from_arrays([keys.cast(schema.field(0).type), seqs.cast(schema.field(1).type)], schema=schema)
 
 
-def changed_values(contract: TableContract, existing: pa.Table, plan: MergePlan) -> dict[str, list]:
+def changed_values(contract: TableContract, existing: pa.Table, plan: MergePlan, replaced: pa.Array | None = None) -> dict[str, list]:
     """Distinct values of the contract's change columns on rows the merge changes, old and new.
 
-    Timestamps are reported as UTC days: what partition planning needs, and far fewer values."""
+    Timestamps are reported as UTC days: what partition planning needs, and far fewer values.
+    ``replaced`` (optional) marks the rows of ``existing`` whose key is in ``plan.remove_keys``,
+    for a caller that has computed it already."""
     if not contract.change_columns:
         return {}
     key = contract.primary_key[0]
-    before = existing.filter(pc.is_in(existing[key], value_set=plan.remove_keys)) if len(plan.remove_keys) else existing.slice(0, 0)
+    if replaced is None:
+        replaced = pc.is_in(existing[key], value_set=plan.remove_keys) if len(plan.remove_keys) else pa.repeat(pa.scalar(False), existing.num_rows)
+    before = existing.filter(replaced)
     out = {}
     for column in contract.change_columns:
         kind = before.schema.field(column).type
