@@ -285,10 +285,14 @@ def _midnight(day: date) -> datetime:
 
 def _moments(rng: random.Random, day: date, count: int) -> list[datetime]:
     """`count` increasing UTC instants spread over `day`, some with milliseconds."""
-    step = 86_400 // (count + 1)
-    return [_midnight(day) + timedelta(seconds=k * step + rng.randrange(step),
-                                       milliseconds=rng.randrange(1000) if rng.random() < 0.2 else 0)
-            for k in range(count)]
+    step = 86_400_000 // (count + 1)  # milliseconds between events
+    moments = []
+    for k in range(count):
+        ms = k * step + rng.randrange(step)
+        if step >= 1000 and rng.random() >= 0.2:
+            ms -= ms % 1000  # most events on whole seconds, unless the day is too full for that
+        moments.append(_midnight(day) + timedelta(milliseconds=ms))
+    return moments
 
 
 def _timestamp(moment: datetime, offset: str) -> str:
