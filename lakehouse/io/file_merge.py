@@ -10,11 +10,12 @@ them, used for a Silver table and for its tombstones table:
    tagged with the file they came from. Memory: one file's columns plus the matches.
 3. ``rewrite``: inside an ``OverwriteFiles`` snapshot producer, each file that loses a row is read
    whole, loses its replaced rows, takes the new rows that fall inside its key range, and is written
-   back sorted by key; new rows outside every rewritten file's range go to new files sorted by key.
-   Unaffected files are neither read whole nor rewritten, and keep their paths.
+   back; new rows outside every rewritten file's range go to new files in key order. Unaffected
+   files are neither read whole nor rewritten, and keep their paths. Two files are in flight at a
+   time, so memory is bounded by the affected files and the batch, not by the table.
 
-Files are written sorted by key and cut to a target size, so each covers a narrow key range, which
-is what lets the bounds prune the next merge.
+Every file written covers a narrow key range (its old range, or a key-ordered slice of the new
+rows, cut at the target size), which is what lets the bounds prune the next merge.
 """
 
 from __future__ import annotations
@@ -126,6 +127,11 @@ def _span(keys: _Sorted, f: FileRange) -> tuple[int, int]:
     return bisect_left(keys, f.lower), bisect_right(keys, f.upper)
 
 
+def _holds_any(keys: _Sorted, f: FileRange) -> bool:
+    start, end = _span(keys, f)
+    return end > start
+
+
 def _bounded(f: FileRange) -> bool:
     return f.lower is not None and f.upper is not None
 
@@ -139,7 +145,7 @@ def candidates(ranges: Sequence[FileRange], keys: _Sorted) -> list[FileRange]:
     """
     if len(keys) == 0:
         return []
-    chosen = [f for f in ranges if not _bounded(f) or _span(keys, f)[1] > _span(keys, f)[0]]
+    chosen = [f for f in ranges if not _bounded(f) or _holds_any(keys, f)]
     return sorted(chosen, key=lambda f: (not _bounded(f), f.lower if _bounded(f) else 0))
 
 
@@ -166,13 +172,9 @@ def _same_field_ids(arrow: pa.Schema, schema: Schema) -> bool:
         if i < 0:
             return False
         meta = arrow.field(i).metadata or {}
-        if meta.get(b"PARQUET:field_id") != str(field.field_id).encode() or not _flat(field.field_type):
+        if meta.get(b"PARQUET:field_id") != str(field.field_id).encode() or not field.field_type.is_primitive:
             return False
     return True
-
-
-def _flat(kind) -> bool:
-    return kind.is_primitive
 
 
 def _prefetched(table: Table, files: Sequence[FileRange], columns: Sequence[str] | None) -> Iterator[pa.Table]:

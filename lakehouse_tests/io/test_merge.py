@@ -332,3 +332,51 @@ def test_retries_are_bounded(table_store, monkeypatch):
     assert sleeps == sorted(sleeps) or max(sleeps) < 5.1  # backing off, capped
     monkeypatch.undo()
     assert state(table_store.read(ORDERS)) == {"a": ("placed", 1)}
+
+
+@pytest.mark.parametrize("kind", ["long", "int", "date", "timestamptz", "decimal(10,2)"])
+def test_keys_of_every_exact_type_prune_and_merge_right(table_store, kind):
+    """File bounds decode to the key's own type (days, microseconds, decimals) and compare right."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from lakehouse.contracts.model import Column, Layer, TableContract
+
+    contract = TableContract(
+        name=f"typed_{kind.split('(')[0]}",
+        layer=Layer.silver,
+        description="test",
+        columns=(
+            Column(name="id", type=kind, required=True),
+            Column(name="v", type="string", required=True),
+            Column(name="lsn", type="long", required=True),
+        ),
+        primary_key=("id",),
+        sequence_by="lsn",
+        delete_flag="_is_delete",
+    )
+    value = {
+        "long": lambda i: i * 1_000_003,
+        "int": lambda i: i - 50,
+        "date": lambda i: dt.date(2026, 1, 1) + dt.timedelta(days=i),
+        "timestamptz": lambda i: dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=i),
+        "decimal(10,2)": lambda i: Decimal(i) / 100,
+    }[kind]
+    table = table_store.ensure_table(contract)
+    with table.transaction() as tx:
+        tx.set_properties({"write.target-file-size-bytes": "400"})
+    schema = pa.schema([*(f.with_nullable(True) for f in contract.arrow_schema), pa.field("_is_delete", pa.bool_())])
+    rng = random.Random(kind)
+    rows: dict = {}
+    tombs: dict = {}
+    for round_ in range(5):
+        events = [
+            dict(id=value(rng.randrange(120)), v=f"r{round_}", lsn=rng.randint(1, 60), _is_delete=rng.random() < 0.2)
+            for _ in range(40)
+        ]
+        table_store.merge(contract, pa.Table.from_pylist(events, schema=schema), STAMP)
+        keyed = [dict(e, order_id=e["id"]) for e in events]
+        apply_reference(rows, tombs, keyed)
+        got = {r["id"]: (r["v"], r["lsn"]) for r in table_store.read(contract).to_pylist()}
+        assert got == {k: (e["v"], e["lsn"]) for k, e in rows.items()}
+    assert len(list(table_store.load_table(contract).scan().plan_files())) > 3
