@@ -13,8 +13,9 @@ built from the same seeded Parquet data before the clock starts:
 3. rewrite  the naive way: read the whole table, plan with the same merge rules in Arrow,
             overwrite the whole table.
 4. floor    the lower bound: read the files that hold an updated or deleted key and write them
-            back without those rows, and write the new rows, with pyarrow alone (no catalog, no
-            planning; the list of files is worked out before the clock starts).
+            back without those rows, and write the new rows, with pyarrow alone and the same two
+            workers (no catalog, no planning: which keys leave which file is worked out before
+            the clock starts).
 
 Scenarios: "recent" sends updates and deletes to the newest --recent-fraction of keys (CDC on
 orders mostly touches recent orders); "uniform" spreads them over all keys, so nearly every file
@@ -152,8 +153,9 @@ def build(home: Path, base: str) -> None:
     table.append(data)
 
 
-def _affected_files(table, batch) -> list[str]:
-    """Data files holding a key the batch updates or deletes (for the floor, before the clock)."""
+def _affected_files(table, batch) -> list[tuple[str, object]]:
+    """For the floor, before the clock: each data file holding a key the batch updates or
+    deletes, with exactly those keys (so the timed part only reads, filters and writes)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -162,8 +164,9 @@ def _affected_files(table, batch) -> list[str]:
     for task in table.scan().plan_files():
         path = task.file.file_path
         held = pq.read_table(path.removeprefix("file://"), columns=["order_id"])["order_id"]
-        if pc.any(pc.is_in(held, value_set=keys)).as_py():
-            out.append(path)
+        gone = held.filter(pc.is_in(held, value_set=keys)).combine_chunks()
+        if len(gone):
+            out.append((path, gone))
     return out
 
 
@@ -215,18 +218,21 @@ def run(contender: str, home: Path, batch_path: str, marker: Path, result_path: 
     elif contender == "floor":
         out = home / "floor"
         out.mkdir()
-        keys = batch["order_id"]
 
-        def redo(item):
-            i, path = item
+        def redo(i, path, gone):
             data = pq.read_table(path.removeprefix("file://"))
-            kept = data.filter(pc.invert(pc.is_in(data["order_id"], value_set=keys)))
+            kept = data.filter(pc.invert(pc.is_in(data["order_id"], value_set=gone)))
             pq.write_table(kept, out / f"{i}.parquet", compression="zstd")
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(redo, enumerate(floor_files)))
-        new_rows = batch.filter(pc.invert(batch["_is_delete"])).drop_columns(["_is_delete"])
-        pq.write_table(new_rows, out / "new.parquet", compression="zstd")
+        def insert():
+            new_rows = batch.filter(pc.invert(batch["_is_delete"])).drop_columns(["_is_delete"])
+            pq.write_table(new_rows, out / "new.parquet", compression="zstd")
+
+        with ThreadPoolExecutor(max_workers=2) as pool:  # as many workers as the merge uses
+            jobs = [pool.submit(redo, i, path, gone) for i, (path, gone) in enumerate(floor_files)]
+            jobs.append(pool.submit(insert))
+            for job in jobs:
+                job.result()
         extra["files_rewritten"] = len(floor_files)
     seconds = time.perf_counter() - start
 
