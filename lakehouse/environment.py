@@ -1,10 +1,14 @@
-"""Resource sets per environment: the same resource keys everywhere, only implementations differ."""
+"""Resource sets per environment: the same resource keys everywhere, only implementations differ.
+
+``LAKEHOUSE_ENV`` picks the set; no asset ever branches on it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from lakehouse.contracts.model import Layer
+from lakehouse.io.aws import AwsConfig
 from lakehouse.io.io_manager import LakehouseIOManager
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.resources.compute import LocalSparkCompute
@@ -25,13 +29,34 @@ def local_store(settings: Settings) -> TableStoreResource:
     )
 
 
+def aws_config(settings: Settings) -> AwsConfig:
+    return AwsConfig(settings.aws_region, s3_endpoint=settings.s3_endpoint, glue_endpoint=settings.glue_endpoint)
+
+
+def aws_store(settings: Settings) -> TableStoreResource:
+    """S3 buckets per layer and the Glue Data Catalog: Iceberg tables (Silver, Gold) through
+    pyiceberg's GlueCatalog, Bronze Parquet registered as external tables in the Bronze database."""
+    return TableStoreResource(
+        catalog_name="lakehouse",
+        catalog_properties=aws_config(settings).catalog_properties(),
+        locations={layer.value: settings.layer_location(layer.value) for layer in Layer},
+        namespaces={layer.value: settings.glue_database(layer.value) for layer in Layer},
+    )
+
+
 def resources_for(settings: Settings) -> dict[str, Any]:
-    store = local_store(settings)
+    if settings.env == "aws":
+        store = aws_store(settings)
+        landing = LandingZoneResource(root=settings.landing_root, region=settings.aws_region, endpoint_url=settings.s3_endpoint)
+    else:
+        store = local_store(settings)
+        landing = LandingZoneResource(root=settings.landing_root)
+    # Local Spark in both: it reads s3:// data through Arrow (no Hadoop S3 connector needed).
     spark = LocalSparkResource(spark_config=LOCAL_SPARK_CONFIG)
     return {
         "store": store,
-        "landing": LandingZoneResource(root=settings.landing_root),
+        "landing": landing,
         "spark": spark,
         "compute": LocalSparkCompute(spark=spark, store=store),
-        "lakehouse_io_manager": LakehouseIOManager(store=store),
+        "lakehouse_io_manager": LakehouseIOManager(store=store, reject_rate_limit=settings.reject_rate_limit),
     }

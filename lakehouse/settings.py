@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,17 +15,63 @@ class SettingsError(ValueError):
     """An environment variable holds a value the lakehouse cannot use."""
 
 
+LAYERS = ("bronze", "silver", "gold")
+# S3 bucket naming rules (general purpose buckets), without the IP-address and reserved-suffix corner cases.
+_BUCKET = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Glue accepts more, but Athena and Spark SQL need lowercase letters, digits and underscores unquoted.
+_DATABASE = re.compile(r"^[a-z0-9_]{1,255}$")
+_ENVIRONMENT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+_ENDPOINT = re.compile(r"^https?://[^/\s?#]+/?$")
+
+
+def bucket_variable(layer: str) -> str:
+    """The variable naming a layer's bucket (``artifacts`` included), for settings and error messages."""
+    return f"LAKEHOUSE_{layer.upper()}_BUCKET"
+
+
+def database_variable(layer: str) -> str:
+    return f"LAKEHOUSE_GLUE_DATABASE_{layer.upper()}"
+
+
 class Settings(BaseSettings):
-    """``LAKEHOUSE_HOME`` (default ``./.lakehouse``), ``LAKEHOUSE_LANDING`` (default ``$LAKEHOUSE_HOME/landing``),
-    ``LAKEHOUSE_ENV`` (``local``), ``LAKEHOUSE_PARTITIONS_START`` (default ``2000-01-01``)."""
+    """Where the lakehouse runs, from ``LAKEHOUSE_*`` variables.
+
+    Everywhere: ``LAKEHOUSE_ENV`` (``local`` or ``aws``), ``LAKEHOUSE_HOME`` (default ``./.lakehouse``),
+    ``LAKEHOUSE_LANDING`` (default ``$LAKEHOUSE_HOME/landing``; an ``s3://`` prefix in aws mode),
+    ``LAKEHOUSE_PARTITIONS_START`` (default ``2000-01-01``).
+
+    aws mode: ``LAKEHOUSE_AWS_REGION`` (required), ``LAKEHOUSE_ENVIRONMENT_NAME`` (default ``dev``),
+    ``LAKEHOUSE_{BRONZE,SILVER,GOLD,ARTIFACTS}_BUCKET`` (default ``lakehouse-<layer>-<environment>``),
+    ``LAKEHOUSE_GLUE_DATABASE_{BRONZE,SILVER,GOLD}`` (default ``lakehouse_<layer>_<environment>``),
+    ``LAKEHOUSE_AWS_ENDPOINT_URL`` (optional, every service), ``LAKEHOUSE_S3_ENDPOINT_URL`` /
+    ``LAKEHOUSE_GLUE_ENDPOINT_URL`` (optional, one service). Credentials never come from here: boto3's
+    standard chain (environment, profile, container or instance role) provides them.
+    """
 
     model_config = SettingsConfigDict(env_prefix="LAKEHOUSE_", extra="ignore")
 
     home: Path = Path(".lakehouse")
     landing: str | None = None
-    env: Literal["local"] = "local"
+    env: Literal["local", "aws"] = "local"
     # First day of the daily partitions (landing days and report dates); data before it is refused.
     partitions_start: dt.date = dt.date(2000, 1, 1)
+    # Share of a batch's records that may be rejected before the Silver write is refused (0-1).
+    reject_rate_limit: float = Field(default=0.05, ge=0, le=1)
+
+    # ---- aws mode (ignored in local mode) ----
+    environment_name: str = "dev"
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = None
+    s3_endpoint_url: str | None = None
+    glue_endpoint_url: str | None = None
+    bronze_bucket: str | None = None
+    silver_bucket: str | None = None
+    gold_bucket: str | None = None
+    artifacts_bucket: str | None = None
+    glue_database_bronze: str | None = None
+    glue_database_silver: str | None = None
+    glue_database_gold: str | None = None
 
     @field_validator("home")
     @classmethod
@@ -37,10 +84,72 @@ class Settings(BaseSettings):
                 break
         return value
 
+    @field_validator("environment_name")
+    @classmethod
+    def _environment_name(cls, value: str) -> str:
+        if not _ENVIRONMENT_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a usable environment name: 1-32 lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit (it goes into bucket and database names)"
+            )
+        return value
+
+    @field_validator("aws_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError(f"{value!r} is not an AWS region code such as 'eu-west-1'")
+        return value
+
+    @field_validator("aws_endpoint_url", "s3_endpoint_url", "glue_endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not _ENDPOINT.match(value):
+            raise ValueError(f"{value!r} is not an endpoint URL such as 'https://s3.eu-west-1.amazonaws.com' or 'http://127.0.0.1:5000'")
+        return value.rstrip("/")
+
+    @field_validator("bronze_bucket", "silver_bucket", "gold_bucket", "artifacts_bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and not _BUCKET.match(value):
+            raise ValueError(f"{value!r} is not a valid S3 bucket name (3-63 lowercase letters, digits, '-' and '.')")
+        return value
+
+    @field_validator("glue_database_bronze", "glue_database_silver", "glue_database_gold")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        if value is not None and not _DATABASE.match(value):
+            raise ValueError(f"{value!r} is not a usable Glue database name (lowercase letters, digits and '_', as Athena requires)")
+        return value
+
+    @model_validator(mode="after")
+    def _aws_complete(self) -> Settings:
+        if self.env != "aws":
+            return self
+        missing = []
+        if self.aws_region is None:
+            missing.append("LAKEHOUSE_AWS_REGION (for example eu-west-1)")
+        if not self.landing:
+            missing.append("LAKEHOUSE_LANDING (the s3://bucket/prefix files land under)")
+        if missing:
+            raise ValueError(f"LAKEHOUSE_ENV=aws needs {' and '.join(missing)}; see docs/aws.md")
+        if not self.landing.startswith("s3://"):
+            raise ValueError(f"LAKEHOUSE_LANDING must be an s3://bucket/prefix in aws mode, not {self.landing!r}")
+        landing_bucket = self.landing[len("s3://") :].split("/", 1)[0]
+        if not _BUCKET.match(landing_bucket):
+            raise ValueError(f"LAKEHOUSE_LANDING names {landing_bucket!r}, which is not a valid S3 bucket name")
+        # Defaults derived from the environment name must be valid too (a long name can break them).
+        for layer in (*LAYERS, "artifacts"):
+            if not _BUCKET.match(self.bucket(layer)):
+                raise ValueError(f"the default bucket name {self.bucket(layer)!r} is too long: shorten LAKEHOUSE_ENVIRONMENT_NAME or set {bucket_variable(layer)}")
+        return self
+
     @property
     def landing_root(self) -> str:
         if self.landing:
-            return self.landing if "://" in self.landing else str(Path(self.landing).expanduser().absolute())
+            return self.landing.rstrip("/") if "://" in self.landing else str(Path(self.landing).expanduser().absolute())
         return str(self.home / "landing")
 
     @property
@@ -51,11 +160,40 @@ class Settings(BaseSettings):
     def warehouse(self) -> Path:
         return self.home / "warehouse"
 
+    # ---- aws mode ----
+    def bucket(self, layer: str) -> str:
+        """The S3 bucket of a layer (or ``artifacts``): the setting, else ``lakehouse-<layer>-<environment>``."""
+        return getattr(self, f"{layer}_bucket") or f"lakehouse-{layer}-{self.environment_name}"
+
+    def glue_database(self, layer: str) -> str:
+        """The Glue database of a layer: the setting, else ``lakehouse_<layer>_<environment>``."""
+        return getattr(self, f"glue_database_{layer}") or f"lakehouse_{layer}_{self.environment_name.replace('-', '_')}"
+
+    def layer_location(self, layer: str) -> str:
+        # The layer's folder inside its bucket keeps tables of different layers apart even when
+        # several layers share one bucket.
+        return f"s3://{self.bucket(layer)}/{layer}"
+
+    @property
+    def s3_endpoint(self) -> str | None:
+        return self.s3_endpoint_url or self.aws_endpoint_url
+
+    @property
+    def glue_endpoint(self) -> str | None:
+        return self.glue_endpoint_url or self.aws_endpoint_url
+
 
 def load_settings() -> Settings:
     """Read settings from the environment, turning validation errors into one clear message."""
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"LAKEHOUSE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(_problem(e) for e in exc.errors())
         raise SettingsError(f"invalid lakehouse settings: {problems}") from None
+
+
+def _problem(error) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:  # a rule across several settings: the message names the variables
+        return message
+    return f"LAKEHOUSE_{'_'.join(str(p) for p in error['loc']).upper()}: {message}"

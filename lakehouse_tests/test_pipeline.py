@@ -1,23 +1,41 @@
-"""End to end in process: every asset materialized over sample data equals an independent reference."""
+"""End to end in process: every asset materialized over sample data equals an independent reference.
+
+The module runs twice, once per environment: ``local`` (SQLite catalog, warehouse folder) and
+``aws`` (S3 buckets and the Glue Data Catalog, served over HTTP by moto on 127.0.0.1). The assets
+and tests are the same; only LAKEHOUSE_* variables differ.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-import os
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import dagster as dg
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pytest
-
-
+from pyiceberg.table import StaticTable
 
 from lakehouse.automation.refresh import refresh
+from lakehouse.contracts import ALL_TABLES
 from lakehouse.contracts import tables as t
+from lakehouse.contracts.model import Layer
 from lakehouse.environment import resources_for
-from lakehouse.settings import Settings
+from lakehouse.io.arrow_store import ArrowTableStore
+from lakehouse.settings import Settings, load_settings
 from lakehouse.sources.sample import land_sample
+from lakehouse_tests.aws.server import LAKEHOUSE_VARIABLES, AwsEnvironment, MotoAws, aws_test_env, moto_server
 from lakehouse_tests.compare import assert_matches
 from lakehouse_tests.reference import expected_state
+
+ICEBERG_TABLES = [c for c in ALL_TABLES if c.layer is not Layer.bronze]
+BRONZE_FILE = re.compile(r"^dt=\d{4}-\d{2}-\d{2}/part-[0-9a-f]{8}-[0-9a-f]{12}\.parquet$")
 
 
 @pytest.fixture(autouse=True)
@@ -25,26 +43,88 @@ def _isolated_env():
     """This module's runs share one home, set by the ``lakehouse`` fixture, across its tests."""
 
 
-@pytest.fixture(scope="module")
-def lakehouse(tmp_path_factory, spark):
-    home = tmp_path_factory.mktemp("pipeline")
-    saved = {k: os.environ.get(k) for k in ("LAKEHOUSE_HOME", "DAGSTER_HOME")}
-    os.environ["LAKEHOUSE_HOME"] = str(home / "lakehouse")  # the reconstructed jobs read settings from here
-    settings = Settings(home=home / "lakehouse")
-    store = resources_for(settings)["store"].get_store()
-    instance = dg.DagsterInstance.ephemeral()
+@dataclass
+class Lakehouse:
+    mode: str
+    settings: Settings
+    store: ArrowTableStore
+    landing: Path  # every landed file, locally: what the reference reads
+    refresh: Callable[[], Materializations]
+    aws: MotoAws | None = None
+    env: AwsEnvironment | None = None
 
-    def run_refresh() -> Materializations:
-        outcome = refresh(settings, instance, trigger="test")
-        assert outcome.success
-        return Materializations(outcome.runs)
+    def land(self, **sample) -> list[Path]:
+        """Land sample files; in aws mode they are then uploaded to the S3 landing prefix."""
+        new = land_sample(self.landing, **sample)
+        self._deliver(new)
+        return new
 
-    yield settings, store, run_refresh
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    def put(self, relative: str, text: str) -> None:
+        path = self.landing / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        self._deliver([path])
+
+    def _deliver(self, files: list[Path]) -> None:
+        if self.aws is not None:
+            self.aws.upload(self.landing, files, self.settings.landing_root)
+
+    def location(self, layer: Layer) -> str:
+        return self.store.locations[layer].rstrip("/")
+
+    def files(self, uri: str) -> list[str]:
+        """Every object under a location, relative to it."""
+        if self.aws is not None:
+            return self.aws.keys(uri)
+        root = Path(uri.removeprefix("file://"))
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+    def catalog_entries(self) -> dict[tuple[str, str], dict[str, str]]:
+        """(namespace, table) -> what the catalog itself holds: the Glue table parameters, or the
+        SQL catalog's row, read directly rather than through pyiceberg."""
+        if self.aws is not None:
+            glue = self.aws.client("glue")
+            entries = {}
+            for layer in Layer:
+                database = self.settings.glue_database(layer.value)
+                for table in glue.get_tables(DatabaseName=database)["TableList"]:
+                    entries[(database, table["Name"])] = {**table.get("Parameters", {}), "TableType": table.get("TableType", "")}
+            return entries
+        with contextlib.closing(sqlite3.connect(self.settings.catalog_path)) as db:
+            rows = db.execute("select table_namespace, table_name, metadata_location from iceberg_tables").fetchall()
+        return {(ns, name): {"table_type": "ICEBERG", "metadata_location": loc} for ns, name, loc in rows}
+
+
+@pytest.fixture(scope="module", params=["local", "aws"])
+def lakehouse(request, tmp_path_factory, spark):
+    mode = request.param
+    home = tmp_path_factory.mktemp(f"pipeline-{mode}")
+    with contextlib.ExitStack() as stack:
+        mp = stack.enter_context(pytest.MonkeyPatch.context())
+        for name in LAKEHOUSE_VARIABLES:
+            mp.delenv(name, raising=False)
+        # The reconstructed jobs read their settings from the environment, like a deployed code location.
+        mp.setenv("LAKEHOUSE_HOME", str(home / "lakehouse"))
+        aws = env = None
+        if mode == "aws":
+            aws_test_env(mp)
+            aws = stack.enter_context(moto_server())
+            env = aws.create_environment()
+            for name, value in env.variables.items():
+                mp.setenv(name, value)
+        settings = load_settings()
+        assert settings.env == mode
+        store = resources_for(settings)["store"].get_store()
+        instance = dg.DagsterInstance.ephemeral()
+
+        def run_refresh() -> Materializations:
+            outcome = refresh(settings, instance, trigger="test")
+            assert outcome.success
+            return Materializations(outcome.runs)
+
+        # Locally the landing zone is a folder; on S3 files are landed here first, then uploaded.
+        landing = home / "landing" if mode == "aws" else Path(settings.landing_root)
+        yield Lakehouse(mode, settings, store, landing, run_refresh, aws, env)
 
 
 class Materializations:
@@ -62,91 +142,160 @@ class Materializations:
 
 
 def test_first_batch_matches_the_reference(lakehouse):
-    settings, store, refresh = lakehouse
-    land_sample(settings.home / "landing", seed=11, days=3, orders_per_day=30)
-    result = refresh()
-    assert_matches(store, expected_state(settings.home / "landing"))
+    store = lakehouse.store
+    lakehouse.land(seed=11, days=3, orders_per_day=30)
+    result = lakehouse.refresh()
+    assert_matches(store, expected_state(lakehouse.landing))
     silver = result.metadata("silver/orders")
     assert silver["dagster/row_count"].value == store.info(t.ORDERS).row_count
     assert silver["rows_inserted"].value == store.info(t.ORDERS).row_count  # first merge only inserts
     assert silver["snapshot_id"].value == str(store.info(t.ORDERS).snapshot_id)
+    # The asset metadata shows where each table lives: s3:// in aws mode, file:// locally.
+    for contract in ALL_TABLES:
+        uri = result.metadata(contract.asset_key.to_user_string())["table_uri"].value
+        assert uri.rstrip("/") == f"{lakehouse.location(contract.layer)}/{contract.name}"
+        assert uri.startswith("s3://" if lakehouse.mode == "aws" else "file://")
 
 
 def test_second_batch_with_late_files_matches_the_reference(lakehouse):
-    settings, store, refresh = lakehouse
+    store = lakehouse.store
     before = store.info(t.ORDERS).snapshot_id
-    new = land_sample(settings.home / "landing", seed=11, days=5, orders_per_day=30)
+    new = lakehouse.land(seed=11, days=5, orders_per_day=30)
     assert any("late" in p.name for p in new)
-    result = refresh()
-    assert_matches(store, expected_state(settings.home / "landing"))
+    result = lakehouse.refresh()
+    assert_matches(store, expected_state(lakehouse.landing))
     assert store.info(t.ORDERS).snapshot_id != before
     counts = result.metadata("silver/orders")
     assert counts["rows_updated"].value > 0 and counts["rows_deleted"].value > 0
 
 
 def test_rerun_without_new_data_changes_nothing(lakehouse):
-    settings, store, refresh = lakehouse
+    store = lakehouse.store
     silver = {c.name: store.info(c).snapshot_id for c in (t.ORDERS, t.CUSTOMERS, t.ORDERS_REJECTS, t.CUSTOMERS_REJECTS)}
     bronze_files = store.info(t.ORDERS_RAW).files
-    result = refresh()
+    result = lakehouse.refresh()
     assert {c.name: store.info(c).snapshot_id for c in (t.ORDERS, t.CUSTOMERS, t.ORDERS_REJECTS, t.CUSTOMERS_REJECTS)} == silver
     assert store.info(t.ORDERS_RAW).files == bronze_files
     assert "bronze/orders_raw" not in result.by_key  # nothing landed: no ingest of any day
     assert result.metadata("silver/orders")["committed"].value is False
     assert {r.dagster_run.job_name for r in result.runs} == {"ingest"}  # no Gold day changed
-    assert_matches(store, expected_state(settings.home / "landing"))
+    assert_matches(store, expected_state(lakehouse.landing))
+
+
+def test_storage_layout_and_catalog_entries(lakehouse):
+    """Where the README (local) and docs/aws.md (aws) say: Bronze as dt= folders of Parquet files,
+    Iceberg tables as metadata/ and data/ under their location, each registered in the catalog."""
+    store, entries = lakehouse.store, lakehouse.catalog_entries()
+    landed_days = {p.name for p in lakehouse.landing.glob("*/dt=*")}
+    for contract in (t.ORDERS_RAW, t.CUSTOMERS_RAW):
+        files = lakehouse.files(store.uri(contract))
+        assert files and all(BRONZE_FILE.match(f) for f in files), files  # no temporary or marker objects
+        assert {f.split("/")[0] for f in files} <= landed_days
+    for contract in ICEBERG_TABLES:
+        table = store.load_table(contract)
+        assert table.location().rstrip("/") == f"{lakehouse.location(contract.layer)}/{contract.name}"
+        files = lakehouse.files(table.location())
+        assert {f.split("/")[0] for f in files} == {"metadata", "data"}, contract.qualified_name
+        entry = entries[store.identifier(contract)]
+        assert entry["table_type"].upper() == "ICEBERG"
+        assert entry["metadata_location"] == table.metadata_location
+        assert entry["metadata_location"].removeprefix(table.location().rstrip("/") + "/") in files
+        # Another reader needs nothing but the catalog entry to read the current snapshot.
+        other = StaticTable.from_metadata(entry["metadata_location"], properties=dict(store.catalog.properties))
+        assert other.scan().to_arrow().num_rows == store.info(contract).row_count
+    if lakehouse.aws is not None:
+        _assert_bronze_is_registered_in_glue(lakehouse, entries)
+
+
+def _assert_bronze_is_registered_in_glue(lakehouse: Lakehouse, entries: dict) -> None:
+    """What Athena needs: an external Parquet table per Bronze table, one partition per dt folder."""
+    store, glue = lakehouse.store, lakehouse.aws.client("glue")
+    for contract in (t.ORDERS_RAW, t.CUSTOMERS_RAW):
+        database, name = store.identifier(contract)
+        assert entries[(database, name)]["TableType"] == "EXTERNAL_TABLE"
+        table = glue.get_table(DatabaseName=database, Name=name)["Table"]
+        sd = table["StorageDescriptor"]
+        assert sd["Location"] == store.uri(contract) + "/"
+        assert sd["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+        assert [k["Name"] for k in table["PartitionKeys"]] == ["dt"]
+        assert [c["Name"] for c in sd["Columns"]] == [c for c in contract.column_names if c != "dt"]
+        partitions = glue.get_partitions(DatabaseName=database, TableName=name)["Partitions"]
+        folders = {f.split("/")[0] for f in lakehouse.files(store.uri(contract))}
+        assert {f"dt={p['Values'][0]}" for p in partitions} == folders
+        assert {p["StorageDescriptor"]["Location"] for p in partitions} == {f"{store.uri(contract)}/{f}/" for f in folders}
+        # Read as a Hive-partitioned engine would: only the partitions' locations, as Glue lists them.
+        s3 = lakehouse.settings
+        fs = pafs.S3FileSystem(endpoint_override=s3.aws_endpoint_url.split("://")[1], scheme="http", region=s3.aws_region)
+        paths = [
+            f"{p['StorageDescriptor']['Location'].removeprefix('s3://')}{name}"
+            for p in partitions
+            for name in [k.split("/")[-1] for k in lakehouse.aws.keys(p["StorageDescriptor"]["Location"])]
+        ]
+        rows = ds.dataset(paths, filesystem=fs, format="parquet").count_rows()
+        assert rows == store.read(contract).num_rows > 0
+
+
+def test_lakehouse_tables_lists_each_tables_location(lakehouse, capsys):
+    from lakehouse.cli import main
+
+    assert main(["tables"]) == 0
+    out = capsys.readouterr().out
+    for contract in ALL_TABLES:
+        row = next(line for line in out.splitlines() if line.startswith(contract.asset_key.to_user_string() + " "))
+        assert row.rstrip().endswith(lakehouse.store.info(contract).uri), row
 
 
 def test_one_changed_order_rebuilds_only_its_gold_day(lakehouse):
-    settings, store, refresh_ = lakehouse
+    store = lakehouse.store
     order = max(store.read(t.ORDERS).to_pylist(), key=lambda r: r["lsn"])
     day = order["created_at"].date()
     gold = store.load_table(t.DAILY_SALES)
     files_before = {f.file.file_path for f in gold.scan().plan_files()}
-    late = settings.home / "landing" / "orders" / "dt=2026-01-06" / "one-update.jsonl"
-    late.parent.mkdir(parents=True, exist_ok=True)
     event = {
         "lsn": order["lsn"] + 1, "op": "u", "order_id": order["order_id"], "customer_id": order["customer_id"],
         "status": "cancelled", "amount": str(order["amount"]), "currency": order["currency"],
         "created_at": order["created_at"].isoformat(), "updated_at": "2026-01-06T09:00:00+00:00",
     }
-    late.write_text(json.dumps(event) + "\n")
-    result = refresh_()
+    lakehouse.put("orders/dt=2026-01-06/one-update.jsonl", json.dumps(event) + "\n")
+    result = lakehouse.refresh()
     assert [r.dagster_run.tags.get("dagster/asset_partition_range_start") for r in result.runs if r.dagster_run.job_name == "publish"] == [day.isoformat()]
     files_after = {f.file.file_path for f in store.load_table(t.DAILY_SALES).scan().plan_files()}
     untouched = {f for f in files_before if f"report_date={day.isoformat()}" not in f}
     assert untouched and untouched <= files_after  # every other day keeps its data files
-    assert_matches(store, expected_state(settings.home / "landing"))
+    assert_matches(store, expected_state(lakehouse.landing))
 
 
 def test_silver_crash_between_write_and_commit_loses_and_duplicates_nothing(lakehouse, monkeypatch):
     from pyiceberg.table import Transaction
 
-    settings, store, refresh_ = lakehouse
-    land_sample(settings.home / "landing", seed=11, days=6, orders_per_day=30)
+    store = lakehouse.store
+    lakehouse.land(seed=11, days=6, orders_per_day=30)
     before = store.info(t.ORDERS).snapshot_id
     applied_before = store.info(t.ORDERS).properties.get("lakehouse.applied.bronze.orders_raw")
     original = Transaction.commit_transaction
+    orders = store.identifier(t.ORDERS)
 
     def crash_silver_orders(self):
-        if self._table.name() == ("silver", "orders"):
+        if self._table.name() == orders:
             raise RuntimeError("killed before the commit")
         return original(self)
 
     monkeypatch.setattr(Transaction, "commit_transaction", crash_silver_orders)
-    outcome = refresh(settings, dg.DagsterInstance.ephemeral(), trigger="test")
+    outcome = refresh(lakehouse.settings, dg.DagsterInstance.ephemeral(), trigger="test")
     assert not outcome.success
     monkeypatch.undo()
     # Bronze took the new files; Silver neither moved nor advanced its watermark.
     assert store.info(t.ORDERS).snapshot_id == before
     assert store.info(t.ORDERS).properties.get("lakehouse.applied.bronze.orders_raw") == applied_before
-    refresh_()
-    assert_matches(store, expected_state(settings.home / "landing"))
+    lakehouse.refresh()
+    assert_matches(store, expected_state(lakehouse.landing))
 
 
-def test_landing_day_before_the_partitions_is_refused_naming_day_and_setting(tmp_path):
+def test_landing_day_before_the_partitions_is_refused_naming_day_and_setting(tmp_path, monkeypatch):
     from lakehouse.automation.partitions import PartitionRangeError
 
+    for name in LAKEHOUSE_VARIABLES:  # a local lakehouse, whichever mode the module is running
+        monkeypatch.delenv(name, raising=False)
     settings = Settings(home=tmp_path / "lh", partitions_start="2026-01-02")
     land_sample(settings.home / "landing", seed=1, days=1, orders_per_day=5, start=dt.date(2026, 1, 1))
     with pytest.raises(PartitionRangeError, match="landing day 2026-01-01 is before LAKEHOUSE_PARTITIONS_START=2026-01-02"):

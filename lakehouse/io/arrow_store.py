@@ -16,14 +16,23 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError, ValidationException
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchNamespaceError,
+    NoSuchTableError,
+    ValidationException,
+)
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, GreaterThanOrEqual, In, LessThan
 from pyiceberg.table import Table
 
 from lakehouse.contracts.model import Column, ContractViolation, Layer, TableContract, WriteMode
 from lakehouse.io import file_merge
+from lakehouse.io.aws import DOCS, AwsConfig, AwsSetupError, Requirement, missing, s3_errors
+from lakehouse.io.glue import GlueParquetTables
 from lakehouse.io.merge import changed_values, plan_merge, reduce_batch, tombstone_schema
 from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult
+from lakehouse.settings import bucket_variable, database_variable
 
 SOURCE_FILES_KEY = b"lakehouse.source_files"
 STAMP_KEY = b"lakehouse.stamp"
@@ -42,11 +51,21 @@ class ArrowTableStore(TableStore):
         locations: Mapping[Layer, str],
         namespaces: Mapping[Layer, str],
         filesystem: pafs.FileSystem | None = None,
+        *,
+        bronze_catalog: GlueParquetTables | None = None,
+        create_namespaces: bool = True,
+        aws: AwsConfig | None = None,
     ):
+        """``filesystem`` serves every location (for S3: one configured with region and endpoint);
+        ``bronze_catalog`` registers Bronze tables and partitions (Glue); ``create_namespaces=False``
+        leaves namespaces to whoever provisions them (on AWS the Glue databases come from terraform)."""
         self.catalog = catalog
         self.locations = dict(locations)
         self.namespaces = dict(namespaces)
         self._fs = filesystem
+        self.bronze_catalog = bronze_catalog
+        self.create_namespaces = create_namespaces
+        self.aws = aws
 
     # ---- locations -------------------------------------------------------------------------
     def uri(self, contract: TableContract) -> str:
@@ -60,42 +79,60 @@ class ArrowTableStore(TableStore):
             return self._fs, uri.split("://", 1)[-1]
         return pafs.FileSystem.from_uri(uri)
 
+    def _storage_errors(self, contract: TableContract):
+        """S3 errors on a table's location (missing bucket, access denied, ...) as messages that say what to do."""
+        return s3_errors(self.uri(contract), f"{contract.layer.value} tables", bucket_variable(contract.layer.value), self.aws)
+
     # ---- Bronze: Parquet append ------------------------------------------------------------
     def append(self, contract: TableContract, data: pa.Table, stamp: CommitStamp) -> WriteResult:
         if contract.layer is not Layer.bronze:
             return self._iceberg_append(contract, data, stamp)
         data = contract.conform(data)
         fs, root = self._fs_path(self.uri(contract))
+        # On an object store a PUT (or completed multipart upload) appears whole or not at all, and
+        # folders are only key prefixes: no folder to create, no rename (which would copy the file).
+        object_store = fs.type_name in ("s3", "gcs", "abfs")
         written = 0
         parts = contract.partition_by
         groups = [((), data)] if not parts else _split_by(data, parts)
-        for values, part in groups:
-            folder = "/".join([root, *(f"{c}={v}" for c, v in zip(parts, values))])
-            body = part.drop_columns(list(parts))
-            sources = sorted(set(body["_source_file"].to_pylist())) if "_source_file" in body.column_names else []
-            body = body.replace_schema_metadata(
-                {SOURCE_FILES_KEY: json.dumps(sources).encode(), STAMP_KEY: json.dumps(stamp.properties()).encode()}
-            )
-            fs.create_dir(folder, recursive=True)
-            name = f"part-{stamp.run_id[:8]}-{uuid.uuid4().hex[:12]}.parquet"
-            # Write under a hidden name, then rename: readers skip names starting with "." and the
-            # rename (or, on S3, the single PUT) makes the file appear whole or not at all.
-            tmp = f"{folder}/.{name}.tmp"
-            pq.write_table(body, tmp, filesystem=fs, compression="zstd")
-            fs.move(tmp, f"{folder}/{name}")
-            written += part.num_rows
+        groups = [(values, part) for values, part in groups if part.num_rows]
+        with self._storage_errors(contract):
+            if self.bronze_catalog is not None and groups:
+                # Registered before the files are written: the catalog may list a partition that is
+                # still empty (readers see no rows), never miss one that holds data.
+                database, location = self.namespaces[contract.layer], self.uri(contract)
+                self.bronze_catalog.ensure_table(contract, database, location)
+                if parts:
+                    self.bronze_catalog.add_partitions(contract, database, location, [values for values, _ in groups])
+            for values, part in groups:
+                folder = "/".join([root, *(f"{c}={v}" for c, v in zip(parts, values))])
+                body = part.drop_columns(list(parts))
+                sources = sorted(set(body["_source_file"].to_pylist())) if "_source_file" in body.column_names else []
+                body = body.replace_schema_metadata(
+                    {SOURCE_FILES_KEY: json.dumps(sources).encode(), STAMP_KEY: json.dumps(stamp.properties()).encode()}
+                )
+                name = f"part-{stamp.run_id[:8]}-{uuid.uuid4().hex[:12]}.parquet"
+                if object_store:
+                    pq.write_table(body, f"{folder}/{name}", filesystem=fs, compression="zstd")
+                else:
+                    fs.create_dir(folder, recursive=True)
+                    # Write under a hidden name, then rename: readers skip names starting with "."
+                    # and the rename makes the file appear whole or not at all.
+                    tmp = f"{folder}/.{name}.tmp"
+                    pq.write_table(body, tmp, filesystem=fs, compression="zstd")
+                    fs.move(tmp, f"{folder}/{name}")
+                written += part.num_rows
         info = self.info(contract)
         return WriteResult(contract.qualified_name, info.uri, WriteMode.append, written, info.row_count, committed=written > 0)
 
     def _bronze_files(self, contract: TableContract, days: set[dt.date] | None = None) -> list[pafs.FileInfo]:
         fs, root = self._fs_path(self.uri(contract))
-        if fs.get_file_info(root).type == pafs.FileType.NotFound:
-            return []
-        if days is None:
-            infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-        else:  # list only the requested landing days' folders
-            folders = [f"{root}/{contract.partition_by[0]}={d.isoformat()}" for d in sorted(days)]
-            infos = [i for f in folders for i in fs.get_file_info(pafs.FileSelector(f, allow_not_found=True))]
+        with self._storage_errors(contract):
+            if days is None:
+                infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+            else:  # list only the requested landing days' folders
+                folders = [f"{root}/{contract.partition_by[0]}={d.isoformat()}" for d in sorted(days)]
+                infos = [i for f in folders for i in fs.get_file_info(pafs.FileSelector(f, allow_not_found=True))]
         files = [i for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith((".", "_"))]
         return sorted(files, key=lambda i: i.path)
 
@@ -106,9 +143,10 @@ class ArrowTableStore(TableStore):
     def ingested_sources(self, contract: TableContract, days: set[dt.date] | None = None) -> set[str]:
         fs, _ = self._fs_path(self.uri(contract))
         sources: set[str] = set()
-        for info in self._bronze_files(contract, days):
-            meta = pq.read_schema(info.path, filesystem=fs).metadata or {}
-            sources.update(json.loads(meta.get(SOURCE_FILES_KEY, b"[]")))
+        with self._storage_errors(contract):
+            for info in self._bronze_files(contract, days):
+                meta = pq.read_schema(info.path, filesystem=fs).metadata or {}
+                sources.update(json.loads(meta.get(SOURCE_FILES_KEY, b"[]")))
         return sources
 
     def _bronze_dataset(self, contract: TableContract, files: list[str] | None = None) -> ds.Dataset | None:
@@ -137,20 +175,27 @@ class ArrowTableStore(TableStore):
         table = self.load_table(contract)
         if table is None:
             namespace = self.namespaces[contract.layer]
-            try:
-                self.catalog.create_namespace(namespace)
-            except NamespaceAlreadyExistsError:
-                pass
+            if self.create_namespaces:
+                try:
+                    self.catalog.create_namespace(namespace)
+                except NamespaceAlreadyExistsError:
+                    pass
             properties = {"format-version": "2", "write.parquet.compression-codec": "zstd"}
             if contract.mode is WriteMode.merge:
                 properties.update(_full_key_bounds(contract))
-            table = self.catalog.create_table_if_not_exists(
-                self.identifier(contract),
-                schema=contract.iceberg_schema,
-                partition_spec=contract.partition_spec(),
-                location=self.uri(contract),
-                properties=properties,
-            )
+            layer = contract.layer.value
+            try:
+                with self._storage_errors(contract):  # the first metadata file goes to the table's bucket
+                    table = self.catalog.create_table_if_not_exists(
+                        self.identifier(contract),
+                        schema=contract.iceberg_schema,
+                        partition_spec=contract.partition_spec(),
+                        location=self.uri(contract),
+                        properties=properties,
+                    )
+            except NoSuchNamespaceError:
+                req = Requirement("database", namespace, f"{layer} tables", database_variable(layer))
+                raise AwsSetupError(missing(req, self.aws or AwsConfig(None)) + f" (see {DOCS})") from None
         return table
 
     def _tombstones(self, contract: TableContract) -> Table:

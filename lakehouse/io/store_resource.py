@@ -6,7 +6,9 @@ from pydantic import Field
 from pyiceberg.catalog import load_catalog
 
 from lakehouse.contracts.model import Layer
+from lakehouse.io import aws
 from lakehouse.io.arrow_store import ArrowTableStore
+from lakehouse.io.glue import GlueParquetTables
 
 
 class TableStoreResource(ConfigurableResource):
@@ -14,6 +16,9 @@ class TableStoreResource(ConfigurableResource):
 
     ``catalog_properties`` go to ``pyiceberg.catalog.load_catalog`` unchanged (for example
     ``{"type": "sql", "uri": "sqlite:///...", "warehouse": "file:///..."}`` or ``{"type": "glue", ...}``).
+    With a Glue catalog the same properties (``s3.region``, ``s3.endpoint``) configure Bronze's S3
+    access, Bronze tables are registered in Glue too, and the buckets and databases are checked once
+    per process before first use.
     """
 
     catalog_name: str = "lakehouse"
@@ -21,10 +26,27 @@ class TableStoreResource(ConfigurableResource):
     locations: dict[str, str] = Field(description="layer -> root URI its tables live under")
     namespaces: dict[str, str] = Field(description="layer -> catalog namespace (Glue database)")
 
+    @property
+    def is_glue(self) -> bool:
+        return self.catalog_properties.get("type") == "glue"
+
     def get_store(self) -> ArrowTableStore:
+        locations = {Layer(k): v for k, v in self.locations.items()}
+        namespaces = {Layer(k): v for k, v in self.namespaces.items()}
+        if not self.is_glue:
+            catalog = load_catalog(self.catalog_name, **self.catalog_properties)
+            return ArrowTableStore(catalog, locations=locations, namespaces=namespaces)
+        config = aws.AwsConfig.from_catalog_properties(self.catalog_properties)
+        aws.verify(config, aws.store_requirements(self.locations, self.namespaces))
         catalog = load_catalog(self.catalog_name, **self.catalog_properties)
         return ArrowTableStore(
             catalog,
-            locations={Layer(k): v for k, v in self.locations.items()},
-            namespaces={Layer(k): v for k, v in self.namespaces.items()},
+            locations=locations,
+            namespaces=namespaces,
+            filesystem=config.s3_filesystem(),
+            bronze_catalog=GlueParquetTables(catalog.glue),
+            # The databases are infrastructure (terraform/): creating a missing one here would
+            # hide a wrong name or region, and needs a permission the pipeline should not have.
+            create_namespaces=False,
+            aws=config,
         )
