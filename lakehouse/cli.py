@@ -87,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
     land = sub.add_parser("land-sample", help="land deterministic sample files into the landing zone")
     land.add_argument("--seed", type=int, default=7)
     land.add_argument("--days", type=int, default=3)
-    land.add_argument("--orders-per-day", type=int, default=40)
+    land.add_argument("--orders-per-day", type=int, default=500)
     land.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 1, 1), help="first landing day (YYYY-MM-DD)")
     land.set_defaults(run=cmd_land_sample)
     refresh = sub.add_parser("refresh", help="bring every table up to date, as a Dagster run in $DAGSTER_HOME")

@@ -6,6 +6,7 @@ from lakehouse.assets import all_assets
 from lakehouse.automation.planning import INGEST_JOB, PUBLISH_JOB
 from lakehouse.automation.schedules import ingest_schedule
 from lakehouse.automation.sensors import gold_sensor, landing_sensor
+from lakehouse.checks.accounting import accounting_checks
 from lakehouse.environment import resources_for
 from lakehouse.settings import Settings, load_settings
 
@@ -24,6 +25,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=all_assets(settings.partitions_start),
+        asset_checks=accounting_checks(),
         jobs=[ingest, publish],
         sensors=[landing_sensor, gold_sensor],
         schedules=[ingest_schedule],

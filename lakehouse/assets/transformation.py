@@ -30,6 +30,9 @@ class Transformation:
     # For a target partitioned by day: (source name, timestamp column) such that target partition D
     # is computed from exactly the source rows whose column falls on UTC day D.
     partition_source: tuple[str, str] | None = None
+    # For a target fed from Bronze: counts the records of the new Bronze input and how many of them
+    # are invalid, e.g. lambda orders_raw: {"read": ..., "rejected": ...}. Feeds record accounting.
+    accounting: Callable | None = None
 
     @property
     def key(self) -> str:
@@ -40,7 +43,11 @@ _REGISTRY: dict[str, Transformation] = {}
 
 
 def transformation(
-    *, target: TableContract, sources: dict[str, TableContract], partition_source: tuple[str, str] | None = None
+    *,
+    target: TableContract,
+    sources: dict[str, TableContract],
+    partition_source: tuple[str, str] | None = None,
+    accounting: Callable | None = None,
 ) -> Callable[[Callable], Transformation]:
     """Declare ``fn`` as the transformation that produces ``target`` from ``sources``.
 
@@ -57,7 +64,9 @@ def transformation(
                 raise TypeError(f"transformation {fn.__name__}: partition_source needs a partitioned target and a declared source")
             sources[name].column(column)
         digest = _code_version(fn, target, sources)
-        t = Transformation(target=target, sources=dict(sources), fn=fn, code_version=digest, partition_source=partition_source)
+        t = Transformation(
+            target=target, sources=dict(sources), fn=fn, code_version=digest, partition_source=partition_source, accounting=accounting
+        )
         if t.key in _REGISTRY and _REGISTRY[t.key].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"two transformations produce {t.key}")
         _REGISTRY[t.key] = t
@@ -105,6 +114,7 @@ def table_metadata(contract: TableContract, code_version: str | None = None) -> 
 
 def transformation_asset(t: Transformation, partitions_def: dg.PartitionsDefinition | None = None, **asset_kwargs) -> dg.AssetsDefinition:
     """The Dagster asset that runs ``t`` on whichever compute resource is configured."""
+    from lakehouse.checks.specs import check_results, check_specs
     from lakehouse.resources.compute import SparkCompute
 
     @dg.asset(
@@ -118,9 +128,15 @@ def transformation_asset(t: Transformation, partitions_def: dg.PartitionsDefinit
         io_manager_key=IO_MANAGER_KEY,
         partitions_def=partitions_def if t.partition_source else None,
         backfill_policy=dg.BackfillPolicy.single_run() if t.partition_source else None,
+        check_specs=check_specs(t.target),
         **asset_kwargs,
     )
     def _asset(context: dg.AssetExecutionContext, compute: SparkCompute):
-        return compute.run(context, t)
+        result = compute.run(context, t)
+        if isinstance(result, dg.MaterializeResult):  # ran remotely: the remote side reported everything
+            yield result
+            return
+        yield dg.Output(result)  # the IO manager writes, audits and publishes here
+        yield from check_results(context.run_id, t.target.asset_key)
 
     return _asset

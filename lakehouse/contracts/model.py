@@ -15,6 +15,8 @@ from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.transforms import IdentityTransform
 
+from lakehouse.contracts.expectations import Expectation, unique
+
 
 class Layer(str, Enum):
     bronze = "bronze"
@@ -114,6 +116,7 @@ class TableContract(BaseModel):
     delete_flag: str | None = None
     change_columns: tuple[str, ...] = ()
     write_mode: WriteMode | None = None
+    expectations: tuple[Expectation, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> TableContract:
@@ -121,7 +124,8 @@ class TableContract(BaseModel):
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
             raise ValueError(f"{where}: duplicate column names")
-        for ref in (*self.primary_key, *self.partition_by, *self.change_columns, *([self.sequence_by] if self.sequence_by else [])):
+        expected = [c for e in self.expectations for c in e.columns]
+        for ref in (*self.primary_key, *self.partition_by, *self.change_columns, *expected, *([self.sequence_by] if self.sequence_by else [])):
             if ref not in names:
                 raise ValueError(f"{where}: column {ref!r} is referenced but not declared")
         if self.delete_flag and not self.sequence_by:
@@ -140,6 +144,16 @@ class TableContract(BaseModel):
             if not self.column(key).required:
                 raise ValueError(f"{where}: primary-key column {key!r} must be required")
         return self
+
+    @property
+    def all_expectations(self) -> tuple[Expectation, ...]:
+        """Declared expectations plus those the contract implies: required columns are not null
+        (in the rows written), the primary key is unique."""
+        required = tuple(c.name for c in self.columns if c.required)
+        implied = [Expectation(kind="not_null", columns=required, name="required_columns_not_null")] if required else []
+        if self.primary_key:
+            implied.append(unique(*self.primary_key))
+        return (*implied, *self.expectations)
 
     @property
     def mode(self) -> WriteMode:

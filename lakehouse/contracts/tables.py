@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from lakehouse.contracts.expectations import Severity, accepted_values, freshness, in_range, reject_rate, relationship, row_count_change
 from lakehouse.contracts.model import Column, Layer, TableContract
+
+# Share of a batch's records above which the reject rate is reported as a warning; the blocking
+# limit is a setting (LAKEHOUSE_REJECT_RATE_LIMIT, default 5%).
+REJECT_RATE_WARNING = 0.05
 
 LINEAGE = (
     Column(name="_source_file", type="string", required=True, description="Landing file, relative to the landing root"),
@@ -62,6 +67,15 @@ ORDERS = TableContract(
     sequence_by="lsn",
     delete_flag="_is_delete",
     change_columns=("created_at",),
+    expectations=(
+        accepted_values("status", ["placed", "paid", "shipped", "delivered", "cancelled"]),
+        in_range("amount", min=0),
+        relationship("customer_id", to_table="silver/customers", to_column="customer_id"),
+        row_count_change(max_drop=0.5),
+        freshness("updated_at", max_age_hours=48),
+        reject_rate(REJECT_RATE_WARNING, Severity.warn, name="reject_rate"),
+        reject_rate(None, Severity.error, name="reject_rate_limit"),
+    ),
 )
 
 _REJECT_COLUMNS = (
@@ -117,6 +131,7 @@ DAILY_SALES = TableContract(
     ),
     primary_key=("report_date", "currency"),
     partition_by=("report_date",),
+    expectations=(in_range("total_revenue", min=0), in_range("total_orders", min=1)),
 )
 
 CUSTOMER_SUMMARY = TableContract(

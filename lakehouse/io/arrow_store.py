@@ -25,6 +25,8 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, GreaterThanOrEqual, In, LessThan
 from pyiceberg.table import Table
+from pyiceberg.table.refs import MAIN_BRANCH
+from pyiceberg.table.update.snapshot import ManageSnapshots
 
 from lakehouse.contracts.model import Column, ContractViolation, Layer, TableContract, WriteMode
 from lakehouse.io import file_merge
@@ -140,6 +142,12 @@ class ArrowTableStore(TableStore):
         root = self._fs_path(self.uri(contract))[1].rstrip("/")
         return [i.path[len(root) + 1 :] for i in self._bronze_files(contract)]
 
+    def bronze_record_counts(self, contract: TableContract, files: list[str]) -> int:
+        """Records in the given Bronze files, from their Parquet footers."""
+        fs, root = self._fs_path(self.uri(contract))
+        root = root.rstrip("/")
+        return sum(pq.read_metadata(f"{root}/{name}", filesystem=fs).num_rows for name in files)
+
     def ingested_sources(self, contract: TableContract, days: set[dt.date] | None = None) -> set[str]:
         fs, _ = self._fs_path(self.uri(contract))
         sources: set[str] = set()
@@ -226,13 +234,13 @@ class ArrowTableStore(TableStore):
             table.append(data, snapshot_properties=stamp.properties())
         return self._result(contract, table, data.num_rows, committed=data.num_rows > 0)
 
-    def merge(self, contract: TableContract, data: pa.Table, stamp: CommitStamp) -> WriteResult:
+    def merge(self, contract: TableContract, data: pa.Table, stamp: CommitStamp, branch: str | None = None) -> WriteResult:
         # conform refuses null keys (key columns are required) and other contract breaks before
         # anything is read or written.
         batch = contract.conform(data)
         for attempt in range(1, MERGE_ATTEMPTS + 1):
             try:
-                return self._merge_once(contract, batch, stamp)
+                return self._merge_once(contract, batch, stamp, branch)
             except (CommitFailedException, ValidationException):
                 # Another writer committed since this attempt read the table. Its plan may be stale
                 # (a key the other writer inserted, a file it rewrote), so plan again from the new
@@ -242,7 +250,7 @@ class ArrowTableStore(TableStore):
                 time.sleep(_backoff(attempt))
         raise AssertionError("unreachable")
 
-    def _merge_once(self, contract: TableContract, batch: pa.Table, stamp: CommitStamp) -> WriteResult:
+    def _merge_once(self, contract: TableContract, batch: pa.Table, stamp: CommitStamp, branch: str | None = None) -> WriteResult:
         key = contract.primary_key[0]
         seq = contract.sequence_by
         table = self.ensure_table(contract)
@@ -267,7 +275,7 @@ class ArrowTableStore(TableStore):
         replaced = pc.is_in(found.rows[key], value_set=plan.remove_keys.cast(found.rows.schema.field(key).type))
         changed = changed_values(contract, existing, plan, replaced if aligned else None)
         if plan.changes == 0 and not stamp.table_properties:
-            return self._result(contract, table, 0, committed=False, counts=counts, changed=changed)
+            return self._result(contract, table, 0, committed=False, counts=counts, changed=changed, written_rows=plan.upserts)
         props = {**stamp.properties(), **{f"lakehouse.rows-{k}": str(v) for k, v in counts.items()}}
         if tomb_table is not None and len(plan.tombstones):
             # Tombstones are committed first: if the main commit then fails, re-applying the batch
@@ -278,7 +286,7 @@ class ArrowTableStore(TableStore):
         try:
             if len(plan.remove_keys) or plan.upserts.num_rows:
                 # One OVERWRITE snapshot: the files that lose a row are replaced, new rows added.
-                with tx.update_snapshot(snapshot_properties=props).overwrite() as ow:
+                with tx.update_snapshot(snapshot_properties=props, branch=branch or MAIN_BRANCH).overwrite() as ow:
                     written = file_merge.rewrite(tx, table, ow, key, found, replaced, plan.upserts).added
             if stamp.table_properties:
                 tx.set_properties(stamp.table_properties)
@@ -286,7 +294,10 @@ class ArrowTableStore(TableStore):
         except (CommitFailedException, ValidationException):
             file_merge.discard(table, written)  # the commit did not land: its files are orphans
             raise
-        return self._result(contract, table, plan.upserts.num_rows, committed=plan.changes > 0, counts=counts, changed=changed)
+        return self._result(
+            contract, table, plan.upserts.num_rows, committed=plan.changes > 0, counts=counts, changed=changed,
+            branch=branch, written_rows=plan.upserts,
+        )
 
     def _commit_tombstones(self, contract, tomb_table: Table, found, current: pa.Table, new: pa.Table, stamp: CommitStamp) -> None:
         key = contract.primary_key[0]
@@ -311,7 +322,7 @@ class ArrowTableStore(TableStore):
             raise
 
     def overwrite(
-        self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None
+        self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None, branch: str | None = None
     ) -> WriteResult:
         table = self.ensure_table(contract)
         data = contract.conform(data)
@@ -331,19 +342,63 @@ class ArrowTableStore(TableStore):
                 terms.append(EqualTo(column, values[0]) if len(values) == 1 else In(column, values))
             condition = reduce(And, terms) if len(terms) > 1 else terms[0]
         with table.transaction() as tx:
-            tx.overwrite(data, overwrite_filter=condition, snapshot_properties=stamp.properties())
+            tx.overwrite(data, overwrite_filter=condition, snapshot_properties=stamp.properties(), branch=branch or MAIN_BRANCH)
             if stamp.table_properties:
                 tx.set_properties(stamp.table_properties)
-        return self._result(contract, table, data.num_rows)
+        return self._result(contract, table, data.num_rows, branch=branch, written_rows=data)
 
-    def _result(self, contract, table: Table, written: int, committed: bool = True, counts=None, changed=None) -> WriteResult:
+    def _result(
+        self, contract, table: Table, written: int, committed: bool = True, counts=None, changed=None,
+        branch: str | None = None, written_rows: pa.Table | None = None,
+    ) -> WriteResult:
         table = table.refresh()
-        snap = table.current_snapshot()
+        snap = table.snapshot_by_name(branch) if branch else table.current_snapshot()
         rows = int(snap.summary.get("total-records", 0)) if snap and snap.summary else 0
         return WriteResult(
             contract.qualified_name, table.location(), contract.mode, written, rows,
             snapshot_id=snap.snapshot_id if snap else None, committed=committed, counts=counts or {}, changed=changed or {},
+            branch=branch, written_rows=written_rows,
         )
+
+    # ---- write-audit-publish ---------------------------------------------------------------
+    def start_audit(self, contract: TableContract, branch: str) -> None:
+        """Point ``branch`` at main's current snapshot, replacing what a previous attempt left there."""
+        table = self.ensure_table(contract)
+        if table.current_snapshot() is None:
+            # Iceberg branches start from a snapshot: give a new table an empty first one (readers
+            # already saw it as empty).
+            table.append(contract.arrow_schema.empty_table())
+            table = table.refresh()
+        manage = table.manage_snapshots()
+        if branch in table.refs():
+            manage = manage.remove_branch(branch)
+        manage.create_branch(table.current_snapshot().snapshot_id, branch).commit()
+
+    def publish(self, contract: TableContract, branch: str, table_properties: dict[str, str]) -> int | None:
+        """Move main to the audited branch head and set ``table_properties``, in one commit.
+
+        pyiceberg has no "fast-forward" call, so main's ref is set with the snapshot-management API;
+        the commit asserts main still points where it did, so a concurrent writer makes it fail
+        rather than be overwritten. Returns main's new snapshot id."""
+        table = self.ensure_table(contract)
+        head = table.snapshot_by_name(branch)
+        main = table.current_snapshot()
+        with table.transaction() as tx:
+            if head is not None and (main is None or head.snapshot_id != main.snapshot_id):
+                ManageSnapshots(transaction=tx).set_current_snapshot(snapshot_id=head.snapshot_id).commit()
+            if table_properties:
+                tx.set_properties(table_properties)
+        return head.snapshot_id if head is not None else (main.snapshot_id if main else None)
+
+    def column(self, contract: TableContract, column: str, branch: str | None = None) -> pa.Array:
+        """One column of the table (of a branch's head if given): a projected read."""
+        table = self.load_table(contract)
+        if table is None:
+            return pa.array([], contract.column(column).arrow_type())
+        snap = table.snapshot_by_name(branch) if branch else table.current_snapshot()
+        if snap is None:
+            return pa.array([], contract.column(column).arrow_type())
+        return table.scan(snapshot_id=snap.snapshot_id, selected_fields=(column,)).to_arrow()[column].combine_chunks()
 
     # ---- reading ---------------------------------------------------------------------------
     def read(self, contract: TableContract, *, bronze_files: list[str] | None = None, days: DayRange | None = None) -> pa.Table:

@@ -8,7 +8,9 @@ from typing import Any
 import pyarrow as pa
 from dagster import ConfigurableIOManager, InputContext, OutputContext, ResourceDependency
 
-from lakehouse.contracts.model import TableContract, WriteMode
+from lakehouse.checks.evaluate import AuditInput, evaluate
+from lakehouse.checks.specs import stash
+from lakehouse.contracts.model import Layer, TableContract, WriteMode
 from lakehouse.contracts.tables import contract_for
 from lakehouse.io.metadata import info_metadata, write_metadata
 from lakehouse.io.store_resource import TableStoreResource
@@ -19,10 +21,12 @@ CODE_VERSION_KEY = "lakehouse/code_version"
 
 @dataclass(frozen=True)
 class TableWrite:
-    """An output plus the table properties (watermarks) to commit atomically with it."""
+    """An output plus the table properties (watermarks) to commit atomically with it, and the
+    record counts of the input it came from (records read, rejected)."""
 
     data: Any
     table_properties: dict[str, str] = field(default_factory=dict)
+    accounting: dict[str, int] = field(default_factory=dict)
 
 
 def contract_of(asset_key) -> TableContract:
@@ -40,26 +44,74 @@ class LakehouseIOManager(ConfigurableIOManager):
     """
 
     store: ResourceDependency[TableStoreResource]
+    # Silver and Gold writes go to an audit branch; main moves to it only if no blocking check fails.
+    write_audit_publish: bool = True
+    audit_branch: str = "audit"
+    # Share of a batch's records that may be rejected before a Silver write is refused.
+    reject_rate_limit: float = 0.05
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         contract = contract_of(context.asset_key)
         store = self.store.get_store()
-        if obj is None:  # nothing new to write: report the table as it stands
-            context.add_output_metadata({**info_metadata(contract, store.info(contract)), "committed": False})
-            return
-        properties = {}
+        properties: dict[str, str] = {}
+        accounting: dict[str, int] = {}
         if isinstance(obj, TableWrite):
-            obj, properties = obj.data, obj.table_properties
+            obj, properties, accounting = obj.data, obj.table_properties, obj.accounting
+        iceberg = contract.layer is not Layer.bronze
+        before = store.info(contract)
+        if obj is None:  # nothing new to write: report the table as it stands
+            if iceberg:
+                empty = contract.arrow_schema.empty_table()
+                stash(context.run_id, context.asset_key, evaluate(contract, self._audit_input(store, contract, empty, before.row_count, before.row_count, None, {})))
+            context.add_output_metadata({**info_metadata(contract, before), "committed": False})
+            return
+        audited = self.write_audit_publish and iceberg
+        branch = self.audit_branch if audited else None
+        if audited:
+            store.start_audit(contract, branch)
         keys = list(context.asset_partition_keys) if context.has_asset_partitions else []
         stamp = CommitStamp(
             run_id=context.run_id,
             asset_key=context.asset_key.to_user_string(),
             partition_key=(keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]}") if keys else None,
             code_version=(context.definition_metadata or {}).get(CODE_VERSION_KEY),
-            table_properties=properties,
+            # With an audit, watermarks are set when main is published, never before.
+            table_properties={} if audited else properties,
         )
-        result = store.write(contract, _to_arrow(obj), stamp, _partition_filter(contract, keys))
-        context.add_output_metadata(write_metadata(contract, result))
+        result = store.write(contract, _to_arrow(obj), stamp, _partition_filter(contract, keys), branch=branch)
+        metadata = write_metadata(contract, result)
+        metadata.update(_accounting_metadata(result, accounting))
+        if iceberg:
+            written = result.written_rows if result.written_rows is not None else contract.arrow_schema.empty_table()
+            outcomes = evaluate(contract, self._audit_input(store, contract, written, before.row_count, result.row_count, branch, accounting))
+            stash(context.run_id, context.asset_key, outcomes)
+            blocking = [o.name for o in outcomes if o.blocks]
+            if audited:
+                metadata["audit_branch"] = branch
+                metadata["published"] = not blocking
+                if blocking:
+                    # main stays where it was; the branch keeps the rejected snapshot for inspection
+                    context.log.error(f"{contract.qualified_name}: blocking check(s) failed: {', '.join(blocking)}; main not moved, see branch {branch!r}")
+                    metadata.update(committed=False, blocking_failures=blocking, audit_snapshot_id=metadata.pop("snapshot_id", None))
+                    if before.snapshot_id is not None:
+                        metadata["snapshot_id"] = str(before.snapshot_id)
+                    metadata["dagster/row_count"] = before.row_count
+                else:
+                    store.publish(contract, branch, properties)
+        context.add_output_metadata(metadata)
+
+    def _audit_input(self, store, contract: TableContract, written, before: int, after: int, branch: str | None, accounting: dict) -> AuditInput:
+        key = contract.primary_key[0] if len(contract.primary_key) == 1 and contract.mode is WriteMode.merge else None
+        return AuditInput(
+            written=written,
+            row_count_before=before,
+            row_count_after=after,
+            key_column=(lambda: store.column(contract, key, branch)) if key else None,
+            lookup=lambda table, column: store.column(contract_for(*table.split("/")), column),
+            records_read=accounting.get("read"),
+            records_rejected=accounting.get("rejected"),
+            reject_rate_limit=self.reject_rate_limit,
+        )
 
     def load_input(self, context: InputContext) -> Any:
         contract = contract_of(context.asset_key)
@@ -74,6 +126,20 @@ class LakehouseIOManager(ConfigurableIOManager):
             spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
             return arrow_to_spark(spark, data, contract.spark_schema)
         return data
+
+
+def _accounting_metadata(result, accounting: dict[str, int]) -> dict:
+    """Where the records this write read went: rejected, applied, or superseded by a later event."""
+    if "read" not in accounting:
+        return {}
+    valid = accounting["read"] - accounting.get("rejected", 0)
+    applied = sum(result.counts.get(k, 0) for k in ("inserted", "updated", "deleted"))
+    return {
+        "records_read": accounting["read"],
+        "records_rejected": accounting.get("rejected", 0),
+        "records_applied": applied,
+        "records_superseded": valid - applied,
+    }
 
 
 def _to_arrow(obj: Any) -> pa.Table:

@@ -47,9 +47,12 @@ class WriteResult:
     snapshot_id: int | None = None  # Iceberg snapshot (None for Parquet tables or no-op writes)
     committed: bool = True  # False when there was nothing to change
     counts: dict[str, int] = field(default_factory=dict)  # merge: inserted/updated/deleted/ignored
+    branch: str | None = None  # the branch written (write-audit-publish), None for main
     # merge: for each of the contract's change_columns, the distinct values held by changed rows
     # before and after the merge (e.g. created_at -> the Gold days to recompute)
     changed: dict[str, list] = field(default_factory=dict)
+    # The rows this write added (merge: inserted and updated rows), for audits: no re-read needed.
+    written_rows: object = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,9 @@ class DayRange:
 class TableStore(ABC):
     """Reads and writes lakehouse tables with the semantics their contracts declare."""
 
-    def write(self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None) -> WriteResult:
+    def write(
+        self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None, branch: str | None = None
+    ) -> WriteResult:
         """Write ``data`` with the table's write mode (one atomic commit).
 
         ``partition`` (overwrite only) limits the overwrite to rows whose partition column equals the
@@ -92,19 +97,29 @@ class TableStore(ABC):
         if mode is WriteMode.append:
             return self.append(contract, data, stamp)
         if mode is WriteMode.merge:
-            return self.merge(contract, data, stamp)
-        return self.overwrite(contract, data, stamp, partition)
+            return self.merge(contract, data, stamp, branch=branch)
+        return self.overwrite(contract, data, stamp, partition, branch=branch)
 
     @abstractmethod
     def append(self, contract: TableContract, data: pa.Table, stamp: CommitStamp) -> WriteResult: ...
 
     @abstractmethod
-    def merge(self, contract: TableContract, data: pa.Table, stamp: CommitStamp) -> WriteResult: ...
+    def merge(self, contract: TableContract, data: pa.Table, stamp: CommitStamp, branch: str | None = None) -> WriteResult: ...
 
     @abstractmethod
     def overwrite(
-        self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None
+        self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None, branch: str | None = None
     ) -> WriteResult: ...
+
+    # Write-audit-publish: write to a branch, audit it, then move main to it.
+    @abstractmethod
+    def start_audit(self, contract: TableContract, branch: str) -> None: ...
+
+    @abstractmethod
+    def publish(self, contract: TableContract, branch: str, table_properties: dict[str, str]) -> int | None: ...
+
+    @abstractmethod
+    def column(self, contract: TableContract, column: str, branch: str | None = None) -> pa.Array: ...
 
     @abstractmethod
     def read(self, contract: TableContract, *, bronze_files: list[str] | None = None, days: DayRange | None = None) -> pa.Table:

@@ -32,6 +32,18 @@ class SourceRead:
         return store.read(self.contract, bronze_files=self.bronze_files, days=self.days)
 
 
+ACCOUNTING_PREFIX = "lakehouse.accounting."
+
+
+def cumulative(store: TableStore, t: Transformation, counts: dict[str, int]) -> dict[str, str]:
+    """Running totals of records read and rejected, kept with the watermark so they always describe
+    exactly the Bronze batches applied."""
+    if not counts:
+        return {}
+    current = store.info(t.target).properties
+    return {f"{ACCOUNTING_PREFIX}{k}": str(int(current.get(f"{ACCOUNTING_PREFIX}{k}", 0)) + v) for k, v in counts.items()}
+
+
 def plan_inputs(context: dg.AssetExecutionContext, t: Transformation, store: TableStore) -> tuple[dict[str, SourceRead], dict[str, str]] | None:
     """Decide what to read of each source: Bronze sources only where not yet applied to the target,
     the partition source only on the partitions' days. Returns (reads, watermark properties), or
@@ -50,7 +62,7 @@ def plan_inputs(context: dg.AssetExecutionContext, t: Transformation, store: Tab
             reads[name] = SourceRead(source, bronze_files=pending)
             # The watermark commits atomically with the data it produced (same Iceberg commit).
             watermarks[key] = json.dumps(sorted(applied | set(pending)), separators=(",", ":"))
-        context.add_output_metadata({"new_bronze_files": new_files})
+        context.add_output_metadata({"new_bronze_files": new_files}, output_name="result")
         if new_files == 0:
             return None
     days = None
@@ -85,7 +97,8 @@ class LocalSparkCompute(SparkCompute):
         reads, watermarks = planned
         session = self.spark.spark_session  # started lazily: a no-op run never starts a JVM
         inputs = {name: self._load(session, store, read) for name, read in reads.items()}
-        return TableWrite(t.fn(**inputs), table_properties=watermarks)
+        counts = t.accounting(**inputs) if t.accounting else {}
+        return TableWrite(t.fn(**inputs), table_properties={**watermarks, **cumulative(store, t, counts)}, accounting=counts)
 
     @staticmethod
     def _load(session, store: TableStore, read: SourceRead):

@@ -23,7 +23,13 @@ def validate_customers(raw: DataFrame) -> DataFrame:
     return raw.withColumn("reason", first_failure(rules))
 
 
-@transformation(target=CUSTOMERS, sources={"customers_raw": CUSTOMERS_RAW})
+def count_records(customers_raw: DataFrame) -> dict[str, int]:
+    """Records in the new Bronze input and how many are invalid (they go to the rejects table)."""
+    row = validate_customers(customers_raw).agg(F.count("*").alias("read"), F.count("reason").alias("rejected")).first()
+    return {"read": row["read"], "rejected": row["rejected"]}
+
+
+@transformation(target=CUSTOMERS, sources={"customers_raw": CUSTOMERS_RAW}, accounting=count_records)
 def customers(customers_raw: DataFrame) -> DataFrame:
     """The valid row with the latest updated_at per customer."""
     valid = validate_customers(customers_raw).where(F.col("reason").isNull())

@@ -1,0 +1,1 @@
+"""Data quality: expectations from table contracts, evaluated on each write as Dagster asset checks."""
