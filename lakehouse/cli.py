@@ -81,6 +81,28 @@ def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_rejects(args: argparse.Namespace, settings: Settings) -> int:
+    """Recent rejects grouped by reason: how many, from how many files, the latest example."""
+    import pyarrow.compute as pc
+
+    from lakehouse.contracts.tables import CUSTOMERS_REJECTS, ORDERS_REJECTS
+    from lakehouse.environment import resources_for
+
+    store = resources_for(settings)["store"].get_store()
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=args.days)
+    for contract in (ORDERS_REJECTS, CUSTOMERS_REJECTS):
+        rows = store.read(contract)
+        rows = rows.filter(pc.greater_equal(rows["_ingested_at"], since))
+        print(f"{contract.asset_key.to_user_string()}: {rows.num_rows} reject(s) ingested in the last {args.days} day(s)")
+        if rows.num_rows == 0:
+            continue
+        by_reason = rows.group_by("reason").aggregate([("record_id", "count"), ("_source_file", "count_distinct")])
+        for r in sorted(by_reason.to_pylist(), key=lambda r: (-r["record_id_count"], r["reason"])):
+            example = rows.filter(pc.equal(rows["reason"], r["reason"])).sort_by([("_ingested_at", "descending")]).slice(0, 1).to_pylist()[0]
+            print(f"  {r['reason']:<32} {r['record_id_count']:>6}  in {r['_source_file_count_distinct']} file(s); latest {example['record_id']}: {example['_raw'][:60]}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lakehouse", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -94,6 +116,9 @@ def parser() -> argparse.ArgumentParser:
     refresh.set_defaults(run=cmd_refresh)
     tables = sub.add_parser("tables", help="list tables with layer, write mode, rows and latest snapshot")
     tables.set_defaults(run=cmd_tables)
+    rejects = sub.add_parser("rejects", help="recent rejected records grouped by reason")
+    rejects.add_argument("--days", type=int, default=7, help="look back this many days of ingestion (default 7)")
+    rejects.set_defaults(run=cmd_rejects)
     return p
 
 

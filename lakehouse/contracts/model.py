@@ -257,3 +257,7 @@ class TableContract(BaseModel):
 
 class ContractViolation(ValueError):
     """Data does not match its table contract."""
+
+
+class SchemaEvolutionError(ContractViolation):
+    """A contract changed in a way its existing table cannot follow."""

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from pyiceberg import types as it
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import (
     CommitFailedException,
@@ -28,7 +29,7 @@ from pyiceberg.table import Table
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.update.snapshot import ManageSnapshots
 
-from lakehouse.contracts.model import Column, ContractViolation, Layer, TableContract, WriteMode
+from lakehouse.contracts.model import Column, ContractViolation, SchemaEvolutionError, Layer, TableContract, WriteMode
 from lakehouse.io import file_merge
 from lakehouse.io.aws import DOCS, AwsConfig, AwsSetupError, Requirement, missing, s3_errors
 from lakehouse.io.glue import GlueParquetTables
@@ -204,7 +205,8 @@ class ArrowTableStore(TableStore):
             except NoSuchNamespaceError:
                 req = Requirement("database", namespace, f"{layer} tables", database_variable(layer))
                 raise AwsSetupError(missing(req, self.aws or AwsConfig(None)) + f" (see {DOCS})") from None
-        return table
+            return table
+        return evolve_schema(contract, table)
 
     def _tombstones(self, contract: TableContract) -> Table:
         table = self.load_table(contract, "__tombstones")
@@ -480,6 +482,54 @@ def _one_per_key(rows: pa.Table, key: str, seq: str | None) -> pa.Table:
     if rows.num_rows == 0 or len(pc.unique(rows[key])) == rows.num_rows:
         return rows
     return reduce_batch(rows, key, seq)
+
+
+# Type changes Iceberg allows without rewriting data (a reader widens old values).
+_WIDENINGS = {("int", "long"), ("float", "double")}
+
+
+def evolve_schema(contract: TableContract, table: Table) -> Table:
+    """Bring an existing table's schema to its contract: new optional columns are added (old rows
+    read them as null) and types widened where Iceberg allows; anything else is refused with a
+    message naming the table, column and change. No data file is rewritten."""
+    where = contract.qualified_name
+    current = {f.name: f for f in table.schema().fields}
+    wanted = contract.iceberg_schema
+    changes = []
+    for field in wanted.fields:
+        have = current.get(field.name)
+        if have is None:
+            if field.required:
+                raise SchemaEvolutionError(f"{where}: new column {field.name!r} is required; existing rows have no value for it, so add it as optional")
+            changes.append(("add", field))
+            continue
+        if have.field_type != field.field_type:
+            pair = (str(have.field_type), str(field.field_type))
+            widen_decimal = (
+                isinstance(have.field_type, it.DecimalType) and isinstance(field.field_type, it.DecimalType)
+                and have.field_type.scale == field.field_type.scale and field.field_type.precision > have.field_type.precision
+            )
+            if pair not in _WIDENINGS and not widen_decimal:
+                raise SchemaEvolutionError(f"{where}: column {field.name!r} is {have.field_type} in the table but {field.field_type} in the contract; only widening (int->long, float->double, larger decimal precision) is allowed")
+            changes.append(("type", field))
+        if field.required and not have.required:
+            raise SchemaEvolutionError(f"{where}: column {field.name!r} is optional in the table; making it required would break rows that hold nulls")
+        if have.required and not field.required:
+            changes.append(("optional", field))
+    removed = sorted(set(current) - {f.name for f in wanted.fields})
+    if removed:
+        raise SchemaEvolutionError(f"{where}: column(s) {', '.join(removed)} are in the table but not in the contract; dropping columns is not supported")
+    if not changes:
+        return table
+    with table.update_schema() as update:
+        for kind, field in changes:
+            if kind == "add":
+                update.add_column(field.name, field.field_type, doc=field.doc)
+            elif kind == "type":
+                update.update_column(field.name, field_type=field.field_type)
+            else:
+                update.make_column_optional(field.name)
+    return table.refresh()
 
 
 def _day_filter(days: DayRange) -> BooleanExpression:
