@@ -63,6 +63,11 @@ def _report(result, home: Path) -> None:
     for event in result.all_events:
         if event.is_step_failure:
             print(f"  failed {event.step_key}", file=sys.stderr)
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed and evaluation.severity.value == "ERROR":
+            failing = evaluation.metadata.get("failing_count")
+            detail = f" ({failing.value} failing)" if failing is not None else ""
+            print(f"  check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed{detail}: {evaluation.description}", file=sys.stderr)
 
 
 def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:

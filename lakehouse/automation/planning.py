@@ -72,7 +72,10 @@ def plan_gold(instance: dg.DagsterInstance) -> GoldPlan:
     silver = instance.fetch_materializations(ORDERS.asset_key, limit=SILVER_RECORDS_CONSIDERED).records
     changed_at: dict[dt.date, int] = {}
     for record in reversed(silver):  # oldest first, so the newest change wins
-        entry = record.asset_materialization.metadata.get(CHANGED_DAYS_METADATA) if record.asset_materialization else None
+        metadata = record.asset_materialization.metadata if record.asset_materialization else {}
+        if "committed" in metadata and not metadata["committed"].value:
+            continue  # a merge that changed nothing, or whose audit failed (main did not move)
+        entry = metadata.get(CHANGED_DAYS_METADATA)
         for day in (entry.value if entry is not None else []) or []:
             changed_at[dt.date.fromisoformat(str(day)[:10])] = record.storage_id
     pending: list[dt.date] = []

@@ -104,6 +104,8 @@ def test_gold_plan_holds_exactly_the_days_silver_changed_since_they_were_built()
     assert plan.report_dates == [] and not plan.summary_stale
     _silver_materialization(instance, [], committed=False)  # a no-op merge changes nothing downstream
     assert not plan_gold(instance).summary_stale
+    _silver_materialization(instance, ["2026-01-03"], committed=False)  # audit failed: main did not move
+    assert plan_gold(instance).report_dates == []
     _silver_materialization(instance, ["2026-01-02"])
     assert plan_gold(instance).report_dates == [dt.date(2026, 1, 2)]
 
