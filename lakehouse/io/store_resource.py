@@ -1,5 +1,6 @@
 """The table store as a Dagster resource: where tables live is configuration, not code."""
 
+import functools
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -38,15 +39,24 @@ class TableStoreResource(ConfigurableResource):
             return ArrowTableStore(catalog, locations=locations, namespaces=namespaces)
         config = aws.AwsConfig.from_catalog_properties(self.catalog_properties)
         aws.verify(config, aws.store_requirements(self.locations, self.namespaces))
-        catalog = load_catalog(self.catalog_name, **self.catalog_properties)
+        catalog, filesystem = _glue_catalog(self.catalog_name, tuple(sorted(self.catalog_properties.items())))
         return ArrowTableStore(
             catalog,
             locations=locations,
             namespaces=namespaces,
-            filesystem=config.s3_filesystem(),
+            filesystem=filesystem,
             bronze_catalog=GlueParquetTables(catalog.glue),
             # The databases are infrastructure (terraform/): creating a missing one here would
             # hide a wrong name or region, and needs a permission the pipeline should not have.
             create_namespaces=False,
             aws=config,
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _glue_catalog(name: str, properties: tuple[tuple[str, str], ...]):
+    """One Glue catalog and S3 filesystem per process and configuration: creating a boto3 Glue
+    client loads the service model (about 0.3 s), and a run asks for the store at every step.
+    Both hold only HTTP clients, which are safe to share between threads."""
+    props = dict(properties)
+    return load_catalog(name, **props), aws.AwsConfig.from_catalog_properties(props).s3_filesystem()
