@@ -103,3 +103,13 @@ def test_lakehouse_rejects_groups_by_reason(landed, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "silver/orders_rejects: 13 reject(s)" in out.stdout
     assert "negative_amount" in out.stdout and "malformed_json" in out.stdout
+
+
+def test_refresh_exits_non_zero_and_says_which_check_blocked(tmp_path):
+    home = tmp_path / "cli"
+    land(Settings(home=home), GOOD + ONE_OF_EACH)
+    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "DAGSTER_HOME": str(tmp_path / "dh"), "LAKEHOUSE_REJECT_RATE_LIMIT": "0.05"}
+    out = subprocess.run([sys.executable, "-m", "lakehouse.cli", "refresh"], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 1
+    assert "check reject_rate_limit on silver/orders failed (1 failing): reject rate within the configured limit" in out.stderr
+    assert "(publish)" not in out.stdout  # no Gold run after a failed ingest
