@@ -67,3 +67,22 @@ def test_a_bad_customer_header_rejects_every_row_of_the_file(settings):
     assert dg.materialize([customers_raw], resources=resources, partition_key="2026-01-01").success
     (row,) = resources["store"].get_store().read(CUSTOMERS_RAW).to_pylist()
     assert row["_parse_error"] == "malformed_csv" and row["_line_number"] == 2 and row["customer_id"] is None
+
+
+def test_the_dagster_cli_backfills_a_range_of_days_in_one_run(settings, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
+        land(settings, day, "x.jsonl", ['{"n": 1}', '{"n": 2}'])
+    dagster = Path(sys.executable).parent / "dagster"
+    out = subprocess.run(
+        [str(dagster), "asset", "materialize", "-m", "lakehouse.definitions", "--select", "bronze/orders_raw",
+         "--partition-range", "2026-01-01...2026-01-03"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "LAKEHOUSE_HOME": str(settings.home)},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = resources_for(settings)["store"].get_store().read(ORDERS_RAW).to_pylist()
+    assert len(rows) == 6 and len({r["_batch_id"] for r in rows}) == 1  # three days, one run
