@@ -14,6 +14,11 @@ them, used for a Silver table and for its tombstones table:
    files are neither read whole nor rewritten, and keep their paths. Two files are in flight at a
    time, so memory is bounded by the affected files and the batch, not by the table.
 
+Pruning uses the key's bounds and not partition values: a key's current row may sit in any
+partition (an update can change a partition column), so a batch's own partition values say
+nothing about where its keys are. Partitioned tables still work: ``_dataframe_to_data_files``
+splits what is written by partition.
+
 Every file written covers a narrow key range (its old range, or a key-ordered slice of the new
 rows, cut at the target size), which is what lets the bounds prune the next merge.
 """
