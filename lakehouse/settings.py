@@ -20,6 +20,7 @@ LAYERS = ("bronze", "silver", "gold")
 _BUCKET = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # Glue accepts more, but Athena and Spark SQL need lowercase letters, digits and underscores unquoted.
 _DATABASE = re.compile(r"^[a-z0-9_]{1,255}$")
+# At most 32 characters, so every derived bucket name ("lakehouse-artifacts-<name>") stays within 63.
 _ENVIRONMENT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 _ENDPOINT = re.compile(r"^https?://[^/\s?#]+/?$")
@@ -140,10 +141,6 @@ class Settings(BaseSettings):
         landing_bucket = self.landing[len("s3://") :].split("/", 1)[0]
         if not _BUCKET.match(landing_bucket):
             raise ValueError(f"LAKEHOUSE_LANDING names {landing_bucket!r}, which is not a valid S3 bucket name")
-        # Defaults derived from the environment name must be valid too (a long name can break them).
-        for layer in (*LAYERS, "artifacts"):
-            if not _BUCKET.match(self.bucket(layer)):
-                raise ValueError(f"the default bucket name {self.bucket(layer)!r} is too long: shorten LAKEHOUSE_ENVIRONMENT_NAME or set {bucket_variable(layer)}")
         return self
 
     @property

@@ -144,6 +144,11 @@ def verify(aws: AwsConfig, requirements: list[Requirement]) -> None:
 def missing(req: Requirement, aws: AwsConfig) -> str:
     if req.kind == "bucket":
         where = f" at {aws.s3_endpoint}" if aws.s3_endpoint else ""
+        if req.variable == "LAKEHOUSE_LANDING":  # the producers' bucket, not one terraform/ makes per layer
+            return (
+                f"S3 bucket {req.name!r} ({req.purpose}, {req.variable}) does not exist{where}: set "
+                f"{req.variable} to the s3://bucket/prefix where source files arrive, or create that bucket"
+            )
         return (
             f"S3 bucket {req.name!r} ({req.purpose}, {req.variable}) does not exist{where}: create it "
             f"(terraform/ creates one per layer) or set {req.variable} to an existing bucket"

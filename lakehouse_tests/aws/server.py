@@ -8,11 +8,13 @@ that starts it (and, at the latest, by the test process: its thread is a daemon)
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import urllib.request
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -73,11 +75,16 @@ class AwsEnvironment:
 @dataclass
 class MotoAws:
     endpoint: str
+    _clients: dict = field(default_factory=dict, repr=False)
 
     def client(self, service: str, region: str = REGION):
+        """An administrator's client (the dummy credentials), kept: creating one loads the service model."""
         import boto3
 
-        return boto3.session.Session().client(service, region_name=region, endpoint_url=self.endpoint)
+        if (service, region) not in self._clients:
+            session = boto3.session.Session(aws_access_key_id=AWS_TEST_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=AWS_TEST_ENV["AWS_SECRET_ACCESS_KEY"])
+            self._clients[(service, region)] = session.client(service, region_name=region, endpoint_url=self.endpoint)
+        return self._clients[(service, region)]
 
     def create_bucket(self, name: str, region: str = REGION) -> None:
         self.client("s3", region).create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
@@ -104,6 +111,30 @@ class MotoAws:
         for path in files:
             key = "/".join(p for p in (prefix.rstrip("/"), path.relative_to(local_root).as_posix()) if p)
             s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+
+    @contextlib.contextmanager
+    def iam_enforced(self) -> Iterator[None]:
+        """Requests are checked against IAM policies while inside (moto allows everything otherwise)."""
+        previous = self._reset_auth("0")
+        try:
+            yield
+        finally:
+            self._reset_auth(previous)
+
+    def _reset_auth(self, count: str) -> str:
+        request = urllib.request.Request(
+            f"{self.endpoint}/moto-api/reset-auth", data=count.encode(), method="POST", headers={"Content-Type": "text/plain"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]
+
+    def user_with_policy(self, name: str, statements: list[dict]) -> dict[str, str]:
+        """An IAM user allowed only ``statements``; returns its AWS_* credential variables."""
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="only", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
 
     def keys(self, s3_uri: str) -> list[str]:
         """Keys under an s3:// prefix, relative to it."""
