@@ -27,7 +27,8 @@ class AuditInput:
     written: pa.Table  # rows added by the write (merge: inserted/updated rows; overwrite: all rows)
     row_count_before: int | None
     row_count_after: int
-    key_column: Callable[[], pa.Array] | None = None  # the new snapshot's primary-key column, on demand
+    # the new snapshot's key values for the given keys (one per row holding them), for merges
+    key_column: Callable[[pa.Array], pa.Array] | None = None
     lookup: Callable[[str, str], pa.Array] | None = None  # (layer/table, column) -> values, for relationships
     records_read: int | None = None  # records the transformation read (Bronze increment)
     records_rejected: int | None = None
@@ -148,8 +149,8 @@ def _duplicates(contract: TableContract, e: Expectation, audit: AuditInput) -> t
         written = pc.unique(audit.written[e.columns[0]]) if audit.written.num_rows else pa.array([], audit.written.schema.field(e.columns[0]).type)
         if len(written) == 0:
             return 0, []
-        keys = audit.key_column()
-        counts = pa.table({"k": keys.filter(pc.is_in(keys, value_set=written))}).group_by("k").aggregate([("k", "count")])
+        keys = audit.key_column(written)
+        counts = pa.table({"k": keys.filter(pc.is_in(keys, value_set=written.cast(keys.type)))}).group_by("k").aggregate([("k", "count")])
         dup = counts.filter(pc.greater(counts["k_count"], 1))
     else:
         if audit.written.num_rows == 0:

@@ -363,34 +363,60 @@ class ArrowTableStore(TableStore):
         )
 
     # ---- write-audit-publish ---------------------------------------------------------------
-    def start_audit(self, contract: TableContract, branch: str) -> None:
-        """Point ``branch`` at main's current snapshot, replacing what a previous attempt left there."""
+    def start_audit(self, contract: TableContract, branch: str) -> int:
+        """Point ``branch`` at main's current snapshot, replacing what a previous attempt left there.
+        Returns that snapshot's id: the base ``publish`` expects main still to be at."""
         table = self.ensure_table(contract)
         if table.current_snapshot() is None:
             # Iceberg branches start from a snapshot: give a new table an empty first one (readers
             # already saw it as empty).
             table.append(contract.arrow_schema.empty_table())
             table = table.refresh()
+        base = table.current_snapshot().snapshot_id
         manage = table.manage_snapshots()
         if branch in table.refs():
             manage = manage.remove_branch(branch)
-        manage.create_branch(table.current_snapshot().snapshot_id, branch).commit()
+        manage.create_branch(base, branch).commit()
+        return base
 
-    def publish(self, contract: TableContract, branch: str, table_properties: dict[str, str]) -> int | None:
+    def publish(self, contract: TableContract, branch: str, table_properties: dict[str, str], base: int | None = None) -> int | None:
         """Move main to the audited branch head and set ``table_properties``, in one commit.
 
-        pyiceberg has no "fast-forward" call, so main's ref is set with the snapshot-management API;
-        the commit asserts main still points where it did, so a concurrent writer makes it fail
-        rather than be overwritten. Returns main's new snapshot id."""
+        pyiceberg has no "fast-forward" call, so main's ref is set with the snapshot-management API.
+        If main is no longer at ``base`` (the snapshot the audit started from), another writer
+        committed meanwhile and publishing would drop its work: CommitFailedException. The commit
+        itself also asserts main did not move between this check and the commit."""
         table = self.ensure_table(contract)
         head = table.snapshot_by_name(branch)
         main = table.current_snapshot()
+        if base is not None and (main is None or main.snapshot_id != base):
+            raise CommitFailedException(
+                f"{contract.qualified_name}: main moved from snapshot {base} to {main.snapshot_id if main else None} "
+                f"since the audit began; the audited branch {branch!r} is not published (run again)"
+            )
         with table.transaction() as tx:
             if head is not None and (main is None or head.snapshot_id != main.snapshot_id):
                 ManageSnapshots(transaction=tx).set_current_snapshot(snapshot_id=head.snapshot_id).commit()
             if table_properties:
                 tx.set_properties(table_properties)
         return head.snapshot_id if head is not None else (main.snapshot_id if main else None)
+
+    def key_matches(self, contract: TableContract, keys: pa.Array, branch: str | None = None) -> pa.Array:
+        """The primary-key values of rows whose key is one of ``keys`` (one per row, so a duplicated
+        key shows twice), reading only files whose key bounds can hold them."""
+        key = contract.primary_key[0]
+        table = self.load_table(contract)
+        if table is None or len(keys) == 0:
+            return pa.array([], contract.column(key).arrow_type())
+        if branch:
+            head = table.snapshot_by_name(branch)
+            if head is None:
+                return pa.array([], contract.column(key).arrow_type())
+            # A read-only view of the table whose current snapshot is the branch head, so the
+            # pruned lookup reads the branch.
+            view = table.metadata.model_copy(update={"current_snapshot_id": head.snapshot_id})
+            table = Table(table.name(), view, table.metadata_location, table.io, self.catalog)
+        return file_merge.lookup(table, key, keys, [key]).rows[key].combine_chunks()
 
     def column(self, contract: TableContract, column: str, branch: str | None = None) -> pa.Array:
         """One column of the table (of a branch's head if given): a projected read."""

@@ -67,8 +67,7 @@ class LakehouseIOManager(ConfigurableIOManager):
             return
         audited = self.write_audit_publish and iceberg
         branch = self.audit_branch if audited else None
-        if audited:
-            store.start_audit(contract, branch)
+        base = store.start_audit(contract, branch) if audited else None
         keys = list(context.asset_partition_keys) if context.has_asset_partitions else []
         stamp = CommitStamp(
             run_id=context.run_id,
@@ -97,7 +96,7 @@ class LakehouseIOManager(ConfigurableIOManager):
                         metadata["snapshot_id"] = str(before.snapshot_id)
                     metadata["dagster/row_count"] = before.row_count
                 else:
-                    store.publish(contract, branch, properties)
+                    store.publish(contract, branch, properties, base=base)
         context.add_output_metadata(metadata)
 
     def _audit_input(self, store, contract: TableContract, written, before: int, after: int, branch: str | None, accounting: dict) -> AuditInput:
@@ -106,7 +105,7 @@ class LakehouseIOManager(ConfigurableIOManager):
             written=written,
             row_count_before=before,
             row_count_after=after,
-            key_column=(lambda: store.column(contract, key, branch)) if key else None,
+            key_column=(lambda keys: store.key_matches(contract, keys, branch)) if key else None,
             lookup=lambda table, column: store.column(contract_for(*table.split("/")), column),
             records_read=accounting.get("read"),
             records_rejected=accounting.get("rejected"),

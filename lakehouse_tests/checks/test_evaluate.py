@@ -42,7 +42,7 @@ def test_required_columns_and_key_uniqueness_come_from_the_contract():
 
 
 def test_unique_for_a_merge_counts_written_keys_in_the_new_snapshot():
-    got = outcomes(contract(), rows({"id": "a"}), key_column=lambda: pa.array(["a", "a", "z", "z"]))
+    got = outcomes(contract(), rows({"id": "a"}), key_column=lambda keys: pa.array(["a", "a", "z", "z"]))
     assert got["unique_id"].metadata["failing_count"] == 1  # z is duplicated too, but this write did not touch it
 
 

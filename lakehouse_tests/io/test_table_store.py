@@ -214,3 +214,42 @@ def test_table_properties_commit_with_the_data(table_store):
     table_store.merge(ORDERS, batch(event("a", 1)), stamp2)
     info = table_store.info(ORDERS)
     assert info.properties["lakehouse.applied"] == "y" and info.snapshot_id == result.snapshot_id
+
+
+# ---- write-audit-publish --------------------------------------------------------------------
+def test_audit_branch_write_leaves_main_until_published(table_store):
+    table_store.merge(ORDERS, batch(event("a", 1)), STAMP)
+    main_before = table_store.info(ORDERS).snapshot_id
+    assert table_store.start_audit(ORDERS, "audit") == main_before
+    result = table_store.merge(ORDERS, batch(event("a", 2, status="paid"), event("b", 3)), STAMP, branch="audit")
+    assert result.branch == "audit" and result.snapshot_id != main_before
+    assert table_store.info(ORDERS).snapshot_id == main_before
+    assert state(table_store.read(ORDERS)) == {"a": ("placed", 1)}
+    assert sorted(table_store.key_matches(ORDERS, pa.array(["a", "b"]), branch="audit").to_pylist()) == ["a", "b"]
+    assert table_store.key_matches(ORDERS, pa.array(["b"])).to_pylist() == []  # not on main
+    table_store.publish(ORDERS, "audit", {"lakehouse.applied.x": "[1]"}, base=main_before)
+    info = table_store.info(ORDERS)
+    assert info.snapshot_id == result.snapshot_id and info.properties["lakehouse.applied.x"] == "[1]"
+    assert state(table_store.read(ORDERS)) == {"a": ("paid", 2), "b": ("placed", 3)}
+
+
+def test_publish_refuses_when_main_moved_meanwhile(table_store):
+    from pyiceberg.exceptions import CommitFailedException
+
+    table_store.merge(ORDERS, batch(event("a", 1)), STAMP)
+    base = table_store.start_audit(ORDERS, "audit")
+    table_store.merge(ORDERS, batch(event("b", 2)), STAMP, branch="audit")
+    table_store.merge(ORDERS, batch(event("c", 3)), STAMP)  # another writer commits to main
+    moved = table_store.info(ORDERS).snapshot_id
+    with pytest.raises(CommitFailedException, match="main moved from snapshot"):
+        table_store.publish(ORDERS, "audit", {}, base=base)
+    assert table_store.info(ORDERS).snapshot_id == moved
+    assert state(table_store.read(ORDERS)) == {"a": ("placed", 1), "c": ("placed", 3)}
+
+
+def test_a_new_audit_replaces_the_previous_branch(table_store):
+    table_store.merge(ORDERS, batch(event("a", 1)), STAMP)
+    table_store.start_audit(ORDERS, "audit")
+    table_store.merge(ORDERS, batch(event("bad", 2)), STAMP, branch="audit")
+    table_store.start_audit(ORDERS, "audit")
+    assert table_store.key_matches(ORDERS, pa.array(["bad"]), branch="audit").to_pylist() == []
