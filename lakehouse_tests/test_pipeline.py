@@ -223,16 +223,11 @@ def _assert_bronze_is_registered_in_glue(lakehouse: Lakehouse, entries: dict) ->
         folders = {f.split("/")[0] for f in lakehouse.files(store.uri(contract))}
         assert {f"dt={p['Values'][0]}" for p in partitions} == folders
         assert {p["StorageDescriptor"]["Location"] for p in partitions} == {f"{store.uri(contract)}/{f}/" for f in folders}
-        # Read as a Hive-partitioned engine would: only the partitions' locations, as Glue lists them.
-        s3 = lakehouse.settings
-        fs = pafs.S3FileSystem(endpoint_override=s3.aws_endpoint_url.split("://")[1], scheme="http", region=s3.aws_region)
-        paths = [
-            f"{p['StorageDescriptor']['Location'].removeprefix('s3://')}{name}"
-            for p in partitions
-            for name in [k.split("/")[-1] for k in lakehouse.aws.keys(p["StorageDescriptor"]["Location"])]
-        ]
-        rows = ds.dataset(paths, filesystem=fs, format="parquet").count_rows()
-        assert rows == store.read(contract).num_rows > 0
+        # Read as a Hive-partitioned engine would: the files under the partition locations Glue lists.
+        locations = [p["StorageDescriptor"]["Location"] for p in partitions]
+        paths = [f"{loc.removeprefix('s3://')}{key}" for loc in locations for key in lakehouse.aws.keys(loc)]
+        fs = pafs.S3FileSystem(endpoint_override=lakehouse.aws.endpoint.removeprefix("http://"), scheme="http", region=lakehouse.env.region)
+        assert ds.dataset(paths, filesystem=fs, format="parquet").count_rows() == store.read(contract).num_rows > 0
 
 
 def test_lakehouse_tables_lists_each_tables_location(lakehouse, capsys):
