@@ -151,11 +151,11 @@ def missing(req: Requirement, aws: AwsConfig) -> str:
             )
         return (
             f"S3 bucket {req.name!r} ({req.purpose}, {req.variable}) does not exist{where}: create it "
-            f"(terraform/ creates one per layer) or set {req.variable} to an existing bucket"
+            f"(with terraform/ or by hand, one per layer) or set {req.variable} to an existing bucket"
         )
     return (
         f"Glue database {req.name!r} ({req.purpose}, {req.variable}) does not exist in region {aws.region}: "
-        f"create it (terraform/ creates one per layer) or set {req.variable} to an existing database; "
+        f"create it (with terraform/ or by hand, one per layer) or set {req.variable} to an existing database; "
         "if it exists in another region, fix LAKEHOUSE_AWS_REGION"
     )
 

@@ -46,7 +46,7 @@ def test_missing_bucket_names_the_bucket_the_variable_and_the_fix(moto, monkeypa
     env = _environment(moto, monkeypatch, skip={"bucket:silver"})
     message = _refresh_error()
     assert f"S3 bucket {env.bucket('silver')!r} (silver tables, LAKEHOUSE_SILVER_BUCKET) does not exist" in message
-    assert "create it (terraform/ creates one per layer) or set LAKEHOUSE_SILVER_BUCKET to an existing bucket" in message
+    assert "create it (with terraform/ or by hand, one per layer) or set LAKEHOUSE_SILVER_BUCKET to an existing bucket" in message
     assert "bronze" not in message and "gold" not in message  # only what is wrong
 
 
