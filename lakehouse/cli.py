@@ -27,9 +27,27 @@ def _dagster_home(settings: Settings) -> Path:
 def cmd_land_sample(args: argparse.Namespace, settings: Settings) -> int:
     from lakehouse.sources.sample import land_sample
 
-    landing = Path(settings.landing_root)
-    written = land_sample(landing, seed=args.seed, days=args.days, orders_per_day=args.orders_per_day, start=args.start)
-    print(f"landed {len(written)} new file(s) under {landing}")
+    if "://" not in settings.landing_root:
+        landing = Path(settings.landing_root)
+        written = land_sample(landing, seed=args.seed, days=args.days, orders_per_day=args.orders_per_day, start=args.start)
+        print(f"landed {len(written)} new file(s) under {landing}")
+        return 0
+    # An object-store landing zone: generate locally, then upload the files it does not have yet.
+    import tempfile
+
+    import pyarrow.fs as pafs
+
+    from lakehouse.environment import resources_for
+
+    zone = resources_for(settings)["landing"].zone()
+    uploaded = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in land_sample(Path(tmp), seed=args.seed, days=args.days, orders_per_day=args.orders_per_day, start=args.start):
+            target = f"{zone.base}/{path.relative_to(tmp).as_posix()}"
+            if zone.fs.get_file_info(target).type == pafs.FileType.NotFound:
+                pafs.copy_files(str(path), target, destination_filesystem=zone.fs)
+                uploaded += 1
+    print(f"landed {uploaded} new file(s) under {settings.landing_root}")
     return 0
 
 
@@ -75,11 +93,17 @@ def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
     from lakehouse.environment import resources_for
 
     store = resources_for(settings)["store"].get_store()
-    rows = [("table", "layer", "mode", "rows", "snapshot", "location")]
+    from lakehouse.io.glue import catalog_metadata
+
+    rows = [("table", "layer", "mode", "rows", "snapshot", "location", "catalog")]
     for contract in ALL_TABLES:
         info = store.info(contract)
         snapshot = str(info.snapshot_id) if info.snapshot_id is not None else (f"{info.files} files" if info.exists else "-")
-        rows.append((contract.asset_key.to_user_string(), contract.layer.value, contract.mode.value, str(info.row_count), snapshot, info.uri))
+        catalog = catalog_metadata(store, contract)
+        rows.append((
+            contract.asset_key.to_user_string(), contract.layer.value, contract.mode.value, str(info.row_count), snapshot,
+            info.uri, catalog.get("glue_table", catalog["catalog_table"]),
+        ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

@@ -242,7 +242,8 @@ class ArrowTableStore(TableStore):
         batch = contract.conform(data)
         for attempt in range(1, MERGE_ATTEMPTS + 1):
             try:
-                return self._merge_once(contract, batch, stamp, branch)
+                with self._storage_errors(contract):
+                    return self._merge_once(contract, batch, stamp, branch)
             except (CommitFailedException, ValidationException):
                 # Another writer committed since this attempt read the table. Its plan may be stale
                 # (a key the other writer inserted, a file it rewrote), so plan again from the new
@@ -343,7 +344,7 @@ class ArrowTableStore(TableStore):
                     raise ContractViolation(f"{contract.qualified_name}: {outside} row(s) fall outside partition {column}={shown}")
                 terms.append(EqualTo(column, values[0]) if len(values) == 1 else In(column, values))
             condition = reduce(And, terms) if len(terms) > 1 else terms[0]
-        with table.transaction() as tx:
+        with self._storage_errors(contract), table.transaction() as tx:
             tx.overwrite(data, overwrite_filter=condition, snapshot_properties=stamp.properties(), branch=branch or MAIN_BRANCH)
             if stamp.table_properties:
                 tx.set_properties(stamp.table_properties)

@@ -12,6 +12,7 @@ from lakehouse.checks.evaluate import AuditInput, evaluate
 from lakehouse.checks.specs import stash
 from lakehouse.contracts.model import Layer, TableContract, WriteMode
 from lakehouse.contracts.tables import contract_for
+from lakehouse.io.glue import catalog_metadata
 from lakehouse.io.metadata import info_metadata, write_metadata
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_store import CommitStamp
@@ -63,7 +64,7 @@ class LakehouseIOManager(ConfigurableIOManager):
             if iceberg:
                 empty = contract.arrow_schema.empty_table()
                 stash(context.run_id, context.asset_key, evaluate(contract, self._audit_input(store, contract, empty, before.row_count, before.row_count, None, {})))
-            context.add_output_metadata({**info_metadata(contract, before), "committed": False})
+            context.add_output_metadata({**info_metadata(contract, before), **catalog_metadata(store, contract), "committed": False})
             return
         audited = self.write_audit_publish and iceberg
         branch = self.audit_branch if audited else None
@@ -79,6 +80,7 @@ class LakehouseIOManager(ConfigurableIOManager):
         )
         result = store.write(contract, _to_arrow(obj), stamp, _partition_filter(contract, keys), branch=branch)
         metadata = write_metadata(contract, result)
+        metadata.update(catalog_metadata(store, contract))
         metadata.update(_accounting_metadata(result, accounting))
         if iceberg:
             written = result.written_rows if result.written_rows is not None else contract.arrow_schema.empty_table()
