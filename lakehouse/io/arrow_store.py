@@ -259,7 +259,8 @@ class ArrowTableStore(TableStore):
         table = self.ensure_table(contract)
         keys = batch[key].combine_chunks()
         wanted = [key, *([seq] if seq else []), *contract.change_columns]
-        found = file_merge.lookup(table, key, keys, wanted)
+        # Look up in what the commit replaces: the branch's head when writing to a branch.
+        found = file_merge.lookup(_at_branch(table, branch) if branch else table, key, keys, wanted)
         existing = _cast(found.rows.drop_columns([file_merge.FILE]), contract.arrow_schema)
         aligned = found.disjoint  # existing is then row for row found.rows
         if not aligned:
@@ -489,6 +490,14 @@ def _full_key_bounds(contract: TableContract) -> dict[str, str]:
     # the default truncate(16) that share a prefix (e.g. "order-2026-01-01-...") would otherwise all
     # get the same bounds.
     return {f"write.metadata.metrics.column.{contract.primary_key[0]}": "full"}
+
+
+def _at_branch(table: Table, branch: str) -> Table:
+    """A read-only view of ``table`` whose current snapshot is the head of ``branch`` (none if the
+    branch does not exist yet: the commit then starts it empty)."""
+    head = table.snapshot_by_name(branch)
+    view = table.metadata.model_copy(update={"current_snapshot_id": head.snapshot_id if head else None})
+    return Table(table.name(), view, table.metadata_location, table.io, table.catalog)
 
 
 MERGE_ATTEMPTS = 5  # plans of one merge before a run of concurrent commits is reported as a failure

@@ -380,3 +380,25 @@ def test_keys_of_every_exact_type_prune_and_merge_right(table_store, kind):
         got = {r["id"]: (r["v"], r["lsn"]) for r in table_store.read(contract).to_pylist()}
         assert got == {k: (e["v"], e["lsn"]) for k, e in rows.items()}
     assert len(list(table_store.load_table(contract).scan().plan_files())) > 3
+
+
+def test_merges_on_an_audit_branch_plan_against_the_branch(table_store):
+    """The lookup reads the branch being written, not main, even after main has moved on."""
+    small_files(table_store)
+    table_store.merge(ORDERS, batch(*(event(f"{PREFIX}{i:04d}", 1) for i in range(30))), STAMP)
+    rows: dict[str, dict] = {}
+    tombs: dict[str, int] = {}
+    apply_reference(rows, tombs, [event(f"{PREFIX}{i:04d}", 1) for i in range(30)])
+    table_store.start_audit(ORDERS, "audit")
+    first = [event(f"{PREFIX}0001", 2, status="paid"), event(f"{PREFIX}0100", 2)]
+    table_store.merge(ORDERS, batch(*first), STAMP, branch="audit")
+    table_store.merge(ORDERS, batch(event(f"{PREFIX}0200", 3)), STAMP)  # main moves on
+    second = [event(f"{PREFIX}0100", 3, status="shipped"), event(f"{PREFIX}0002", 3, delete=True)]
+    table_store.merge(ORDERS, batch(*second), STAMP, branch="audit")
+    apply_reference(rows, tombs, first)
+    apply_reference(rows, tombs, second)
+    table = table_store.load_table(ORDERS)
+    on_branch = table.scan(snapshot_id=table.snapshot_by_name("audit").snapshot_id).to_arrow()
+    assert on_branch.num_rows == len(rows)
+    assert state(on_branch) == as_state(rows)
+    assert f"{PREFIX}0200" in state(table_store.read(ORDERS))  # main kept its own write
