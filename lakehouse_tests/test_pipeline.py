@@ -237,7 +237,10 @@ def test_lakehouse_tables_lists_each_tables_location(lakehouse, capsys):
     out = capsys.readouterr().out
     for contract in ALL_TABLES:
         row = next(line for line in out.splitlines() if line.startswith(contract.asset_key.to_user_string() + " "))
-        assert row.rstrip().endswith(lakehouse.store.info(contract).uri), row
+        location, catalog = row.split()[-2:]
+        assert location == lakehouse.store.info(contract).uri, row
+        database, name = lakehouse.store.identifier(contract)
+        assert catalog in (f"{database}.{name}", f"glue://{database}/{name}"), row
 
 
 def test_one_changed_order_rebuilds_only_its_gold_day(lakehouse):
