@@ -213,39 +213,37 @@ def iter_records(landing: Path, source: str) -> Iterator[tuple[str, int, str, st
             yield source_file, number, text, header
 
 
+def _winners(expected: Expected, landing: Path, source: str, validate, key: str, sequence: str, rejects: set) -> dict[str, dict]:
+    """Count a source's records, file its rejects, and return per key the valid record with the
+    highest ``sequence``, ties to the one delivered last, keys in sorted order."""
+    best: dict[str, tuple[tuple, dict]] = {}
+    expected.bronze_counts[source] = 0
+    for source_file, number, text, header in iter_records(landing, source):
+        expected.bronze_counts[source] += 1
+        record, reason = validate(text, header)
+        if reason:
+            rejects.add((source_file, number, reason))
+            continue
+        rank = (record[sequence], source_file, number)
+        if record[key] not in best or rank > best[record[key]][0]:
+            best[record[key]] = (rank, record)
+    return {k: record for k, (_, record) in sorted(best.items())}
+
+
 def expected_state(landing: Path) -> Expected:
     landing = Path(landing)
     expected = Expected()
 
-    order_winners: dict[str, tuple[tuple, dict]] = {}
-    expected.bronze_counts["orders"] = 0
-    for source_file, number, text, _ in iter_records(landing, "orders"):
-        expected.bronze_counts["orders"] += 1
-        event, reason = validate_order_line(text)
-        if reason:
-            expected.order_rejects.add((source_file, number, reason))
-            continue
-        key = (event["lsn"], source_file, number)
-        best = order_winners.get(event["order_id"])
-        if best is None or key > best[0]:
-            order_winners[event["order_id"]] = (key, event)
-    for order_id, (_, event) in sorted(order_winners.items()):
+    orders = _winners(expected, landing, "orders", lambda text, header: validate_order_line(text), "order_id", "lsn", expected.order_rejects)
+    for order_id, event in orders.items():
         if event["op"] != "d":
             expected.orders[order_id] = {k: v for k, v in event.items() if k not in ("op", "order_id")}
 
-    customer_winners: dict[str, tuple[tuple, dict]] = {}
-    expected.bronze_counts["customers"] = 0
-    for source_file, number, text, header in iter_records(landing, "customers"):
-        expected.bronze_counts["customers"] += 1
-        row, reason = validate_customer_row(text) if header == CUSTOMER_HEADER else (None, "malformed_csv")
-        if reason:
-            expected.customer_rejects.add((source_file, number, reason))
-            continue
-        key = (row["updated_at"], source_file, number)
-        best = customer_winners.get(row["customer_id"])
-        if best is None or key > best[0]:
-            customer_winners[row["customer_id"]] = (key, row)
-    for customer_id, (_, row) in sorted(customer_winners.items()):
+    def customer(text, header):
+        return validate_customer_row(text) if header == CUSTOMER_HEADER else (None, "malformed_csv")
+
+    customers = _winners(expected, landing, "customers", customer, "customer_id", "updated_at", expected.customer_rejects)
+    for customer_id, row in customers.items():
         expected.customers[customer_id] = {k: v for k, v in row.items() if k != "customer_id"}
 
     sales: dict[tuple[date, str], dict] = {}

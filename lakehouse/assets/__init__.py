@@ -5,7 +5,7 @@ import warnings
 
 import dagster as dg
 
-from lakehouse.assets.bronze import BRONZE_SOURCES, bronze_assets
+from lakehouse.assets.bronze import bronze_assets
 from lakehouse.assets.gold.sales import customer_summary, daily_sales
 from lakehouse.assets.silver.customers import customers, customers_rejects
 from lakehouse.assets.silver.orders import orders, orders_rejects
@@ -30,4 +30,4 @@ def all_assets(partitions_start: dt.date = dt.date(2000, 1, 1)) -> list[dg.Asset
     return assets
 
 
-__all__ = ["BRONZE_SOURCES", "TRANSFORMATIONS", "all_assets"]
+__all__ = ["TRANSFORMATIONS", "all_assets"]

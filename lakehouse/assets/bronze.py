@@ -86,5 +86,3 @@ def bronze_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefi
         bronze_asset(CUSTOMERS_RAW, "customers", customer_records, partitions_def),
     ]
 
-
-BRONZE_SOURCES = {ORDERS_RAW.asset_key: "orders", CUSTOMERS_RAW.asset_key: "customers"}

@@ -35,7 +35,7 @@ class TableStoreResource(ConfigurableResource):
         locations = {Layer(k): v for k, v in self.locations.items()}
         namespaces = {Layer(k): v for k, v in self.namespaces.items()}
         if not self.is_glue:
-            catalog = load_catalog(self.catalog_name, **self.catalog_properties)
+            catalog = _catalog(self.catalog_name, tuple(sorted(self.catalog_properties.items())))
             return ArrowTableStore(catalog, locations=locations, namespaces=namespaces)
         config = aws.AwsConfig.from_catalog_properties(self.catalog_properties)
         aws.verify(config, aws.store_requirements(self.locations, self.namespaces))
@@ -54,9 +54,16 @@ class TableStoreResource(ConfigurableResource):
 
 
 @functools.lru_cache(maxsize=8)
+def _catalog(name: str, properties: tuple[tuple[str, str], ...]):
+    """One catalog per process and configuration, as a run asks for the store at every step and
+    write: a SQL catalog opens an engine and checks its tables, a Glue one loads boto3's model."""
+    return load_catalog(name, **dict(properties))
+
+
+@functools.lru_cache(maxsize=8)
 def _glue_catalog(name: str, properties: tuple[tuple[str, str], ...]):
     """One Glue catalog and S3 filesystem per process and configuration: creating a boto3 Glue
     client loads the service model (about 0.3 s), and a run asks for the store at every step.
     Both hold only HTTP clients, which are safe to share between threads."""
     props = dict(properties)
-    return load_catalog(name, **props), aws.AwsConfig.from_catalog_properties(props).s3_filesystem()
+    return _catalog(name, properties), aws.AwsConfig.from_catalog_properties(props).s3_filesystem()

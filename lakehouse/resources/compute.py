@@ -35,21 +35,25 @@ class SourceRead:
 ACCOUNTING_PREFIX = "lakehouse.accounting."
 
 
-def cumulative(store: TableStore, t: Transformation, counts: dict[str, int]) -> dict[str, str]:
-    """Running totals of records read and rejected, kept with the watermark so they always describe
-    exactly the Bronze batches applied."""
-    if not counts:
-        return {}
-    current = store.info(t.target).properties
+def cumulative(current: dict[str, str], counts: dict[str, int]) -> dict[str, str]:
+    """Running totals of records read and rejected, on top of the target's ``current`` properties,
+    kept with the watermark so they always describe exactly the Bronze batches applied."""
     return {f"{ACCOUNTING_PREFIX}{k}": str(int(current.get(f"{ACCOUNTING_PREFIX}{k}", 0)) + v) for k, v in counts.items()}
 
 
-def plan_inputs(context: dg.AssetExecutionContext, t: Transformation, store: TableStore) -> tuple[dict[str, SourceRead], dict[str, str]] | None:
+@dataclass(frozen=True)
+class InputPlan:
+    reads: dict[str, SourceRead]
+    watermarks: dict[str, str]  # target properties to commit with the output
+    target_properties: dict[str, str]  # the target's properties when planned (Bronze-fed targets only)
+
+
+def plan_inputs(context: dg.AssetExecutionContext, t: Transformation, store: TableStore) -> InputPlan | None:
     """Decide what to read of each source: Bronze sources only where not yet applied to the target,
-    the partition source only on the partitions' days. Returns (reads, watermark properties), or
-    None when Bronze has nothing new for the target."""
+    the partition source only on the partitions' days. None when Bronze has nothing new for the target."""
     reads: dict[str, SourceRead] = {}
     watermarks: dict[str, str] = {}
+    applied_by_target: dict[str, str] = {}
     bronze = {name: c for name, c in t.sources.items() if c.layer is Layer.bronze}
     if bronze:
         applied_by_target = store.info(t.target).properties
@@ -72,7 +76,7 @@ def plan_inputs(context: dg.AssetExecutionContext, t: Transformation, store: Tab
     for name, source in t.sources.items():
         if name not in reads:
             reads[name] = SourceRead(source, days=days if t.partition_source and name == t.partition_source[0] else None)
-    return reads, watermarks
+    return InputPlan(reads, watermarks, applied_by_target)
 
 
 class SparkCompute(dg.ConfigurableResource):
@@ -90,15 +94,15 @@ class LocalSparkCompute(SparkCompute):
 
     def run(self, context: dg.AssetExecutionContext, t: Transformation) -> Any:
         store = self.store.get_store()
-        planned = plan_inputs(context, t, store)
-        if planned is None:
+        plan = plan_inputs(context, t, store)
+        if plan is None:
             context.log.info(f"no new Bronze data for {t.key}: nothing to do")
             return None
-        reads, watermarks = planned
         session = self.spark.spark_session  # started lazily: a no-op run never starts a JVM
-        inputs = {name: self._load(session, store, read) for name, read in reads.items()}
+        inputs = {name: self._load(session, store, read) for name, read in plan.reads.items()}
         counts = t.accounting(**inputs) if t.accounting else {}
-        return TableWrite(t.fn(**inputs), table_properties={**watermarks, **cumulative(store, t, counts)}, accounting=counts)
+        properties = {**plan.watermarks, **cumulative(plan.target_properties, counts)}
+        return TableWrite(t.fn(**inputs), table_properties=properties, accounting=counts)
 
     @staticmethod
     def _load(session, store: TableStore, read: SourceRead):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.assets.silver.validation import COUNTRY, EMAIL, delivery_order_desc, first_failure, is_timestamp, latest_per_key, rejects
+from lakehouse.assets.silver.validation import COUNTRY, EMAIL, count_records, delivery_order_desc, first_failure, is_timestamp, latest_per_key, rejects
 from lakehouse.assets.transformation import transformation
 from lakehouse.contracts.tables import CUSTOMERS, CUSTOMERS_RAW, CUSTOMERS_REJECTS
 
@@ -23,13 +23,11 @@ def validate_customers(raw: DataFrame) -> DataFrame:
     return raw.withColumn("reason", first_failure(rules))
 
 
-def count_records(customers_raw: DataFrame) -> dict[str, int]:
-    """Records in the new Bronze input and how many are invalid (they go to the rejects table)."""
-    row = validate_customers(customers_raw).agg(F.count("*").alias("read"), F.count("reason").alias("rejected")).first()
-    return {"read": row["read"], "rejected": row["rejected"]}
-
-
-@transformation(target=CUSTOMERS, sources={"customers_raw": CUSTOMERS_RAW}, accounting=count_records)
+@transformation(
+    target=CUSTOMERS,
+    sources={"customers_raw": CUSTOMERS_RAW},
+    accounting=lambda customers_raw: count_records(validate_customers(customers_raw)),
+)
 def customers(customers_raw: DataFrame) -> DataFrame:
     """The valid row with the latest updated_at per customer."""
     valid = validate_customers(customers_raw).where(F.col("reason").isNull())

@@ -9,6 +9,7 @@ from lakehouse.assets.silver.validation import (
     CURRENCY,
     INTEGER,
     NUMBER,
+    count_records,
     delivery_order_desc,
     first_failure,
     is_timestamp,
@@ -54,13 +55,11 @@ def parse_order_events(raw: DataFrame) -> DataFrame:
     return df.withColumn("reason", first_failure(rules))
 
 
-def count_records(orders_raw: DataFrame) -> dict[str, int]:
-    """Records in the new Bronze input and how many are invalid (they go to the rejects table)."""
-    row = parse_order_events(orders_raw).agg(F.count("*").alias("read"), F.count("reason").alias("rejected")).first()
-    return {"read": row["read"], "rejected": row["rejected"]}
-
-
-@transformation(target=ORDERS, sources={"orders_raw": ORDERS_RAW}, accounting=count_records)
+@transformation(
+    target=ORDERS,
+    sources={"orders_raw": ORDERS_RAW},
+    accounting=lambda orders_raw: count_records(parse_order_events(orders_raw)),
+)
 def orders(orders_raw: DataFrame) -> DataFrame:
     """The winning (highest-lsn) valid event per order, with a delete flag the merge applies."""
     events = parse_order_events(orders_raw).where(F.col("reason").isNull())

@@ -50,3 +50,9 @@ def rejects(df: DataFrame) -> DataFrame:
         "_ingested_at",
         "_batch_id",
     )
+
+
+def count_records(validated: DataFrame) -> dict[str, int]:
+    """Records in a validated Bronze input and how many are invalid (they go to a rejects table)."""
+    row = validated.agg(F.count("*").alias("read"), F.count("reason").alias("rejected")).first()
+    return {"read": row["read"], "rejected": row["rejected"]}
