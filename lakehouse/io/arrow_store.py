@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Mapping
 from functools import reduce
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -240,10 +241,11 @@ class ArrowTableStore(TableStore):
         # conform refuses null keys (key columns are required) and other contract breaks before
         # anything is read or written.
         batch = contract.conform(data)
+        events = _events(contract, batch)
         for attempt in range(1, MERGE_ATTEMPTS + 1):
             try:
                 with self._storage_errors(contract):
-                    return self._merge_once(contract, batch, stamp, branch)
+                    return self._merge_once(contract, batch, events, stamp, branch)
             except (CommitFailedException, ValidationException):
                 # Another writer committed since this attempt read the table. Its plan may be stale
                 # (a key the other writer inserted, a file it rewrote), so plan again from the new
@@ -253,11 +255,13 @@ class ArrowTableStore(TableStore):
                 time.sleep(_backoff(attempt))
         raise AssertionError("unreachable")
 
-    def _merge_once(self, contract: TableContract, batch: pa.Table, stamp: CommitStamp, branch: str | None = None) -> WriteResult:
+    def _merge_once(
+        self, contract: TableContract, batch: pa.Table, events: pa.Table, stamp: CommitStamp, branch: str | None = None
+    ) -> WriteResult:
         key = contract.primary_key[0]
         seq = contract.sequence_by
         table = self.ensure_table(contract)
-        keys = batch[key].combine_chunks()
+        keys = events[key].combine_chunks()
         wanted = [key, *([seq] if seq else []), *contract.change_columns]
         # Look up in what the commit replaces: the branch's head when writing to a branch.
         found = file_merge.lookup(_at_branch(table, branch) if branch else table, key, keys, wanted)
@@ -272,35 +276,46 @@ class ArrowTableStore(TableStore):
             if tomb_found is not None
             else tombstone_schema(contract).empty_table()
         )
-        plan = plan_merge(contract, batch, existing, tombs)
+        plan = plan_merge(contract, events, existing, tombs)
         counts = {"inserted": plan.inserted, "updated": plan.updated, "deleted": plan.deleted, "ignored": plan.ignored}
         # Which looked-up rows the merge replaces or deletes: used for the change report and to
         # pick the files to rewrite, so computed once.
-        replaced = pc.is_in(found.rows[key], value_set=plan.remove_keys.cast(found.rows.schema.field(key).type))
+        replaced = _mask(found.rows.num_rows, plan.removed_rows) if aligned else pc.is_in(
+            found.rows[key], value_set=plan.remove_keys.cast(found.rows.schema.field(key).type)
+        )
         changed = changed_values(contract, existing, plan, replaced if aligned else None)
+        positions = plan.upserts[_POSITION]
+
+        def fetch(at: pa.Array) -> pa.Table:
+            # Delete events may hold nulls in required columns: cast only the upserts taken.
+            return batch.take(positions.take(at)).select(contract.column_names).cast(contract.arrow_schema)
+
         if plan.changes == 0 and not stamp.table_properties:
-            return self._result(contract, table, 0, committed=False, counts=counts, changed=changed, written_rows=plan.upserts)
+            return self._result(
+                contract, table, 0, committed=False, counts=counts, changed=changed, written_rows=contract.arrow_schema.empty_table()
+            )
         props = {**stamp.properties(), **{f"lakehouse.rows-{k}": str(v) for k, v in counts.items()}}
         if tomb_table is not None and len(plan.tombstones):
             # Tombstones are committed first: if the main commit then fails, re-applying the batch
             # still deletes (the row's own sequence is older), so nothing is lost or resurrected.
             self._commit_tombstones(contract, tomb_table, tomb_found, tombs, plan.tombstones, stamp)
-        written: list = []
+        done = None
         tx = table.transaction()
         try:
             if len(plan.remove_keys) or plan.upserts.num_rows:
                 # One OVERWRITE snapshot: the files that lose a row are replaced, new rows added.
                 with tx.update_snapshot(snapshot_properties=props, branch=branch or MAIN_BRANCH).overwrite() as ow:
-                    written = file_merge.rewrite(tx, table, ow, key, found, replaced, plan.upserts).added
+                    done = file_merge.rewrite(tx, table, ow, key, found, replaced, plan.upserts[key], fetch)
             if stamp.table_properties:
                 tx.set_properties(stamp.table_properties)
             tx.commit_transaction()
         except (CommitFailedException, ValidationException):
-            file_merge.discard(table, written)  # the commit did not land: its files are orphans
+            if done is not None:
+                file_merge.discard(table, done.added)  # the commit did not land: its files are orphans
             raise
         return self._result(
             contract, table, plan.upserts.num_rows, committed=plan.changes > 0, counts=counts, changed=changed,
-            branch=branch, written_rows=plan.upserts,
+            branch=branch, written_rows=done.written if done is not None else contract.arrow_schema.empty_table(),
         )
 
     def _commit_tombstones(self, contract, tomb_table: Table, found, current: pa.Table, new: pa.Table, stamp: CommitStamp) -> None:
@@ -319,7 +334,7 @@ class ArrowTableStore(TableStore):
         tx = tomb_table.transaction()
         try:
             with tx.update_snapshot(snapshot_properties=stamp.properties()).overwrite() as ow:
-                written = file_merge.rewrite(tx, tomb_table, ow, key, found, replaced, rows).added
+                written = file_merge.rewrite(tx, tomb_table, ow, key, found, replaced, rows[key], rows.take).added
             tx.commit_transaction()
         except (CommitFailedException, ValidationException):
             file_merge.discard(tomb_table, written)
@@ -506,6 +521,31 @@ MERGE_ATTEMPTS = 5  # plans of one merge before a run of concurrent commits is r
 def _backoff(attempt: int) -> float:
     """Exponential backoff with jitter, so writers that collided do not collide again in step."""
     return min(5.0, 0.1 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+
+
+_POSITION = "__lakehouse_position"  # an event's row in the conformed batch
+
+
+def _events(contract: TableContract, batch: pa.Table) -> pa.Table:
+    """What planning a merge needs of a batch, in key order: key, sequence, delete flag, change
+    columns and each event's position in the batch. The other columns stay where they are until
+    the rows are written (``fetch``): sorting and filtering a narrow table is what keeps the
+    plan's cost small next to the files it rewrites.
+
+    Sorted once here, with a stable sort, so equal keys keep their order (ties go to the later
+    event): the lookups, the plan and the files written all need key order and keep it."""
+    columns = [contract.primary_key[0], contract.sequence_by, contract.delete_flag, *contract.change_columns]
+    present = [c for c in dict.fromkeys(columns) if c and c in batch.column_names]
+    events = batch.select(present).append_column(_POSITION, pa.array(np.arange(batch.num_rows, dtype=np.int64)))
+    order = file_merge.key_order(events[contract.primary_key[0]])
+    return events if order is None else events.take(order)
+
+
+def _mask(length: int, positions: pa.Array) -> pa.Array:
+    """A boolean array of ``length``, true at ``positions``."""
+    mask = np.zeros(length, dtype=bool)
+    mask[positions.to_numpy(zero_copy_only=False)] = True
+    return pa.array(mask)
 
 
 def _cast(rows: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -127,6 +128,18 @@ class _Sorted(Sequence):
         return self.values[i].as_py()
 
 
+def key_order(values: pa.Array | pa.ChunkedArray) -> pa.Array | None:
+    """Indices that sort ``values`` (a non-null key), or None when they are sorted already.
+
+    The merge sorts its batch by key once; what it derives from it (the keys to look up, the rows
+    to write) keeps that order, so the check here, one vectorised comparison, saves a sort of
+    strings per step."""
+    n = len(values)
+    if n < 2 or pc.all(pc.less_equal(values.slice(0, n - 1), values.slice(1))).as_py():
+        return None
+    return pc.sort_indices(values)
+
+
 def _span(keys: _Sorted, f: FileRange) -> tuple[int, int]:
     """Positions [start, end) of the sorted ``keys`` that lie inside the file's bounds."""
     return bisect_left(keys, f.lower), bisect_right(keys, f.upper)
@@ -203,7 +216,8 @@ def lookup(table: Table, key: str, keys: pa.Array, columns: Sequence[str]) -> Lo
     empty = pa.schema([*arrow, pa.field(FILE, pa.int32())]).empty_table()
     if not ranges or len(keys) == 0:
         return Lookup([], empty, len(ranges))
-    ordered = keys.take(pc.sort_indices(keys))
+    order = key_order(keys)
+    ordered = keys if order is None else keys.take(order)
     sorted_keys = _Sorted(ordered)
     files = candidates(ranges, sorted_keys)
     pieces = []
@@ -227,18 +241,25 @@ def target_rows(table_properties: dict[str, str], sample: pa.Table) -> int:
 
 @dataclass
 class Rewrite:
-    """What one ``rewrite`` did to a table: files removed and added, rows carried over."""
+    """What one ``rewrite`` did to a table: files removed and added, rows carried over, and the new
+    rows as written (in no particular order)."""
 
     removed: list[DataFile]
     added: list[DataFile]
     kept_rows: int
+    written: pa.Table
+
+
+# Materialises new rows by position: ``rewrite`` plans with their keys alone, and each worker
+# takes (and casts) only the rows of the files it writes, in parallel and never all at once.
+Fetch = Callable[[pa.Array], pa.Table]
 
 
 class _Writer:
     """Writes sorted, target-sized data files for one snapshot producer."""
 
-    def __init__(self, tx: Transaction, table: Table, producer: _OverwriteFiles, key: str, schema: pa.Schema):
-        self.tx, self.table, self.producer, self.key, self.schema = tx, table, producer, key, schema
+    def __init__(self, tx: Transaction, table: Table, producer: _OverwriteFiles, key: str):
+        self.tx, self.table, self.producer, self.key = tx, table, producer, key
         self.counter = itertools.count(0)
 
     def write(self, rows: pa.Table, ordered: bool = False) -> list[DataFile]:
@@ -274,57 +295,67 @@ def rewrite(
     key: str,
     found: Lookup,
     replaced: pa.Array | pa.ChunkedArray,
-    new_rows: pa.Table,
+    new_keys: pa.Array | pa.ChunkedArray,
+    fetch: Fetch,
 ) -> Rewrite:
     """Stage, on ``producer``, the removal of the looked-up rows marked ``replaced`` (every row of
-    their keys goes) and the addition of ``new_rows``: files that lose a row are rewritten, all
-    others stay as they are."""
-    schema = new_rows.schema
-    writer = _Writer(tx, table, producer, key, schema)
+    their keys goes) and the addition of the new rows, given by their keys and ``fetch``: files
+    that lose a row are rewritten, all others stay as they are."""
+    writer = _Writer(tx, table, producer, key)
     losing = found.rows.filter(replaced)
     affected_ids = sorted(set(pc.unique(losing[FILE]).to_pylist())) if losing.num_rows else []
     affected = [found.files[i] for i in affected_ids]
-    shares, rest = _share_by_range(new_rows, key, affected)
+    shares, rest = _share_by_range(new_keys, affected)
     losing = losing.select([key, FILE])
+    schema = fetch(rest.slice(0, 0)).schema
 
-    def redo(i: int, f: FileRange, share: pa.Array) -> tuple[int, list[DataFile]]:
+    def redo(i: int, f: FileRange, share: pa.Array) -> tuple[int, pa.Table, list[DataFile]]:
         data = read_file(table, f.task)
         # The lookup already knows which of this file's keys go: probe with those only.
         gone = losing.filter(pc.equal(losing[FILE], i))[key].combine_chunks().cast(data.schema.field(key).type)
         keep = data.filter(pc.invert(pc.is_in(data[key], value_set=gone)))
         keep = keep.select(schema.names).cast(schema)
-        return keep.num_rows, writer.write(pa.concat_tables([keep, new_rows.take(share)]) if len(share) else keep)
+        new = fetch(share)
+        return keep.num_rows, new, writer.write(pa.concat_tables([keep, new]) if new.num_rows else keep)
 
-    def insert(rest: pa.Array) -> tuple[int, list[DataFile]]:
-        return 0, writer.write(new_rows.take(rest), ordered=True)  # positions are in key order
+    def insert(positions: pa.Array) -> tuple[int, pa.Table, list[DataFile]]:
+        new = fetch(positions)
+        return 0, new, writer.write(new, ordered=True)  # positions are in key order
 
     added: list[DataFile] = []
+    written: list[pa.Table] = []
     kept_rows = 0
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        jobs = [pool.submit(redo, i, f, share) for i, f, share in zip(affected_ids, affected, shares)]
-        if len(rest):
-            jobs.append(pool.submit(insert, rest))
+        # Each new file is its own job, submitted before the rewrites: the jobs are then of similar
+        # size and the largest work does not start last, so the workers finish together.
+        step = target_rows(tx.table_metadata.properties, fetch(rest.slice(0, min(len(rest), 1000)))) if len(rest) else 1
+        jobs = [pool.submit(insert, rest.slice(start, step)) for start in range(0, len(rest), step)]
+        jobs += [pool.submit(redo, i, f, share) for i, f, share in zip(affected_ids, affected, shares)]
         for job in jobs:
-            kept, files = job.result()
+            kept, new, files = job.result()
             kept_rows += kept
+            written.append(new)
             added += files
     for f in affected:
         producer.delete_data_file(f.task.file)
     for data_file in added:
         producer.append_data_file(data_file)
-    return Rewrite([f.task.file for f in affected], added, kept_rows)
+    rows = pa.concat_tables(written) if written else schema.empty_table()
+    return Rewrite([f.task.file for f in affected], added, kept_rows, rows)
 
 
-def _share_by_range(rows: pa.Table, key: str, files: Sequence[FileRange]) -> tuple[list[pa.Array], pa.Array]:
-    """Give each rewritten file the new rows inside its key range, so files stay narrow; the rows
-    outside every rewritten file's range are left over for new files, in key order. Returns row
-    positions (taken later, in the worker that writes them). ``files`` are in order of lower bound;
-    where ranges overlap, a row goes to the first file that holds it."""
-    order = pc.sort_indices(rows[key])
+def _share_by_range(keys: pa.Array | pa.ChunkedArray, files: Sequence[FileRange]) -> tuple[list[pa.Array], pa.Array]:
+    """Give each rewritten file the new rows whose ``keys`` fall inside its key range, so files
+    stay narrow; the rows outside every rewritten file's range are left over for new files, in key
+    order. Returns row positions (taken later, in the worker that writes them). ``files`` are in
+    order of lower bound; where ranges overlap, a row goes to the first file that holds it."""
+    order = key_order(keys)
+    sorted_keys = _Sorted(keys if order is None else keys.take(order))
+    if order is None:
+        order = pa.array(np.arange(len(keys), dtype=np.int64))
     none = order.slice(0, 0)
-    if rows.num_rows == 0:
+    if len(keys) == 0:
         return [none for _ in files], order
-    sorted_keys = _Sorted(rows[key].take(order))
     shares, gaps, end = [], [], 0
     for f in files:
         start, stop = _span(sorted_keys, f) if _bounded(f) else (0, 0)

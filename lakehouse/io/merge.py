@@ -32,8 +32,13 @@ _TOMB = "__lakehouse_tombstone_seq"
 
 @dataclass(frozen=True)
 class MergePlan:
-    upserts: pa.Table  # rows to write (contract columns only)
+    # Events to write as rows: the columns the batch carries, less the delete flag, those of the
+    # contract cast to its types. A batch may carry only some of the contract's columns plus a
+    # column of its own (the merge plans on the key, sequence and change columns and a row
+    # position, and takes the full rows only when writing them).
+    upserts: pa.Table
     remove_keys: pa.Array  # keys whose current row is replaced or deleted
+    removed_rows: pa.Array  # positions in ``existing`` of those rows
     tombstones: pa.Table  # (key, seq) of applied deletes
     inserted: int
     updated: int
@@ -49,7 +54,10 @@ def reduce_batch(batch: pa.Table, key: str, sequence: str | None) -> pa.Table:
     """One event per key: highest sequence, ties to the later row (rule 1)."""
     if batch.num_rows == 0:
         return batch
-    if len(pc.unique(batch[key])) == batch.num_rows:
+    keys = batch[key]
+    if batch.num_rows < 2 or pc.all(pc.less(keys.slice(0, batch.num_rows - 1), keys.slice(1))).as_py():
+        return batch  # sorted, one event per key (as the merge passes it): nothing to reduce
+    if len(pc.unique(keys)) == batch.num_rows:
         return batch  # already one event per key, as the transformations deliver it: skip the sort
     indexed = batch.append_column(_ROW, pa.array(range(batch.num_rows), pa.int64()))
     order = [(key, "ascending")] + ([(sequence, "descending")] if sequence else []) + [(_ROW, "descending")]
@@ -72,16 +80,21 @@ def plan_merge(contract: TableContract, batch: pa.Table, existing: pa.Table, tom
     batch = reduce_batch(batch, key, seq)
     if batch.num_rows == 0:
         empty_keys = pa.array([], batch.schema.field(key).type)
-        return MergePlan(batch.drop_columns([flag] if flag in batch.column_names else []), empty_keys, _tomb_table(contract, empty_keys, None), 0, 0, 0, 0)
+        return MergePlan(
+            _as_rows(contract, batch.drop_columns([flag] if flag in batch.column_names else [])), empty_keys,
+            pa.array([], pa.int32()), _tomb_table(contract, empty_keys, None), 0, 0, 0, 0,
+        )
 
     # _OLD holds the present row's sequence (or, without a sequence column, a marker of presence).
     # Both lookups are by key (index_in + take) rather than joins: existing and tombstones hold one
     # row per key, and the batch keeps its order without going through a hash join's copy.
     keys = batch[key]
     marker = existing[seq] if seq else pa.repeat(pa.scalar(True), existing.num_rows)
-    joined = batch.append_column(_OLD, _lookup(keys, existing[key], marker))
+    where = _positions(keys, existing[key])
+    joined = batch.append_column(_OLD, pa.chunked_array(marker).take(where))
     if tombstones.num_rows:
-        joined = joined.append_column(_TOMB, _lookup(keys, tombstones[key], tombstones["seq"]).cast(joined.schema.field(_OLD).type))
+        tomb_seq = pa.chunked_array(tombstones["seq"]).take(_positions(keys, tombstones[key]))
+        joined = joined.append_column(_TOMB, tomb_seq.cast(joined.schema.field(_OLD).type))
     else:
         joined = joined.append_column(_TOMB, pa.nulls(joined.num_rows, joined.schema.field(_OLD).type))
 
@@ -99,21 +112,30 @@ def plan_merge(contract: TableContract, batch: pa.Table, existing: pa.Table, tom
     apply_upsert = pc.and_(applies, pc.invert(is_delete))
     removed = pc.and_(applies, present)
 
-    upserts = joined.select(contract.column_names).filter(apply_upsert).cast(contract.arrow_schema)
+    carried = [c for c in batch.column_names if c != flag]
+    upserts = _as_rows(contract, joined.select(carried).filter(apply_upsert))
     remove_keys = joined[key].filter(removed).combine_chunks()
+    removed_rows = pa.chunked_array(where).filter(removed).combine_chunks()
     deletes = joined.select([key, *([seq] if seq else [])]).filter(apply_delete)
     tombs = _tomb_table(contract, deletes[key].combine_chunks(), deletes[seq].combine_chunks() if seq else None)
     inserted = pc.sum(pc.and_(apply_upsert, pc.invert(present))).as_py() or 0
     updated = pc.sum(pc.and_(apply_upsert, present)).as_py() or 0
     deleted = pc.sum(pc.and_(apply_delete, present)).as_py() or 0
     ignored = batch.num_rows - (pc.sum(applies).as_py() or 0)
-    return MergePlan(upserts, remove_keys, tombs, inserted, updated, deleted, ignored)
+    return MergePlan(upserts, remove_keys, removed_rows, tombs, inserted, updated, deleted, ignored)
 
 
-def _lookup(keys: pa.ChunkedArray, table_keys: pa.ChunkedArray, values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
-    """For each of ``keys``, the value held for it in (``table_keys``, ``values``), or null."""
-    where = pc.index_in(keys, value_set=pa.chunked_array(table_keys).combine_chunks().cast(keys.type))
-    return pa.chunked_array(values).take(where)
+def _positions(keys: pa.ChunkedArray, table_keys: pa.ChunkedArray) -> pa.Array:
+    """For each of ``keys``, its position in ``table_keys`` (one row per key), or null."""
+    return pc.index_in(keys, value_set=pa.chunked_array(table_keys).combine_chunks().cast(keys.type))
+
+
+def _as_rows(contract: TableContract, events: pa.Table) -> pa.Table:
+    """Events as rows: the contract's columns first, in its order and types, then any other."""
+    names = [c for c in contract.column_names if c in events.column_names]
+    names += [c for c in events.column_names if c not in names]
+    schema = pa.schema([contract.arrow_schema.field(c) if c in contract.column_names else events.schema.field(c) for c in names])
+    return events.select(names).cast(schema)
 
 
 def tombstone_schema(contract: TableContract) -> pa.Schema:
