@@ -265,14 +265,14 @@ class ArrowTableStore(TableStore):
         wanted = [key, *([seq] if seq else []), *contract.change_columns]
         # Look up in what the commit replaces: the branch's head when writing to a branch.
         found = file_merge.lookup(_at_branch(table, branch) if branch else table, key, keys, wanted)
-        existing = _cast(found.rows.drop_columns([file_merge.FILE]), contract.arrow_schema)
+        existing = _cast(found.values, contract.arrow_schema)
         aligned = found.disjoint  # existing is then row for row found.rows
         if not aligned:
             existing = _one_per_key(existing, key, seq)
         tomb_table = self._tombstones(contract) if contract.delete_flag else None
         tomb_found = file_merge.lookup(tomb_table, key, keys, [key, "seq"]) if tomb_table is not None else None
         tombs = (
-            _one_per_key(_cast(tomb_found.rows.drop_columns([file_merge.FILE]), tombstone_schema(contract)), key, "seq")
+            _one_per_key(_cast(tomb_found.values, tombstone_schema(contract)), key, "seq")
             if tomb_found is not None
             else tombstone_schema(contract).empty_table()
         )

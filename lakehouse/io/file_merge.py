@@ -52,6 +52,7 @@ from pyiceberg.table.update.snapshot import _OverwriteFiles
 DEFAULT_TARGET_FILE_BYTES = 32 * 1024 * 1024
 
 FILE = "__lakehouse_file"  # index of the file a looked-up row came from
+ROW = "__lakehouse_file_row"  # and its row in that file
 
 # Two files in flight: the machine's cores, and memory stays a small multiple of one file.
 _WORKERS = 2
@@ -75,8 +76,13 @@ class Lookup:
     """What a batch's keys find in a table: the candidate files and their matching rows."""
 
     files: list[FileRange]  # candidates, in order of lower bound
-    rows: pa.Table  # requested columns + FILE, only rows whose key is in the batch
+    rows: pa.Table  # requested columns + FILE + ROW, only rows whose key is in the batch
     scanned: int  # data files in the snapshot
+
+    @property
+    def values(self) -> pa.Table:
+        """The rows found, with the requested columns only."""
+        return self.rows.drop_columns([FILE, ROW])
 
     @property
     def disjoint(self) -> bool:
@@ -213,7 +219,7 @@ def lookup(table: Table, key: str, keys: pa.Array, columns: Sequence[str]) -> Lo
     columns = list(dict.fromkeys([key, *columns]))
     ranges = file_ranges(table, key)
     arrow = schema_to_pyarrow(table.schema().select(*columns), include_field_ids=False)
-    empty = pa.schema([*arrow, pa.field(FILE, pa.int32())]).empty_table()
+    empty = pa.schema([*arrow, pa.field(FILE, pa.int32()), pa.field(ROW, pa.int64())]).empty_table()
     if not ranges or len(keys) == 0:
         return Lookup([], empty, len(ranges))
     order = key_order(keys)
@@ -226,9 +232,11 @@ def lookup(table: Table, key: str, keys: pa.Array, columns: Sequence[str]) -> Lo
         # hash-set builds proportional to the batch, not to batch x files.
         start, end = _span(sorted_keys, files[i]) if _bounded(files[i]) else (0, len(ordered))
         probe = ordered.slice(start, end - start).cast(data.schema.field(key).type)
-        hit = data.filter(pc.is_in(data[key], value_set=probe))
+        matches = pc.is_in(data[key], value_set=probe)
+        hit = data.filter(matches)
         if hit.num_rows:
-            pieces.append(hit.append_column(FILE, pa.repeat(pa.scalar(i, pa.int32()), hit.num_rows)))
+            hit = hit.append_column(FILE, pa.repeat(pa.scalar(i, pa.int32()), hit.num_rows))
+            pieces.append(hit.append_column(ROW, pc.indices_nonzero(matches).cast(pa.int64())))
     rows = pa.concat_tables(pieces, promote_options="permissive") if pieces else empty
     return Lookup(files, rows, len(ranges))
 
@@ -306,14 +314,12 @@ def rewrite(
     affected_ids = sorted(set(pc.unique(losing[FILE]).to_pylist())) if losing.num_rows else []
     affected = [found.files[i] for i in affected_ids]
     shares, rest = _share_by_range(new_keys, affected)
-    losing = losing.select([key, FILE])
+    losing = losing.select([key, FILE, ROW])
     schema = fetch(rest.slice(0, 0)).schema
 
     def redo(i: int, f: FileRange, share: pa.Array) -> tuple[int, pa.Table, list[DataFile]]:
         data = read_file(table, f.task)
-        # The lookup already knows which of this file's keys go: probe with those only.
-        gone = losing.filter(pc.equal(losing[FILE], i))[key].combine_chunks().cast(data.schema.field(key).type)
-        keep = data.filter(pc.invert(pc.is_in(data[key], value_set=gone)))
+        keep = data.filter(_without(data, key, losing.filter(pc.equal(losing[FILE], i))))
         keep = keep.select(schema.names).cast(schema)
         new = fetch(share)
         return keep.num_rows, new, writer.write(pa.concat_tables([keep, new]) if new.num_rows else keep)
@@ -342,6 +348,23 @@ def rewrite(
         producer.append_data_file(data_file)
     rows = pa.concat_tables(written) if written else schema.empty_table()
     return Rewrite([f.task.file for f in affected], added, kept_rows, rows)
+
+
+def _without(data: pa.Table, key: str, gone: pa.Table) -> pa.Array:
+    """A mask of ``data`` (a file read whole) without the rows ``gone`` (key, ROW) found in it.
+
+    The lookup read the same file and knows the rows' positions: dropping by position spares a
+    hash probe of every key in the file. The keys found there are checked first; should the file
+    ever read back in another order, the rows are matched by key instead."""
+    rows = gone[ROW].combine_chunks()
+    if len(rows) == 0:
+        return pa.repeat(pa.scalar(True), data.num_rows)
+    at = rows.to_numpy(zero_copy_only=False)
+    if int(at.max()) < data.num_rows and pc.all(pc.equal(data[key].take(rows), gone[key].cast(data.schema.field(key).type))).as_py():
+        mask = np.ones(data.num_rows, dtype=bool)
+        mask[at] = False
+        return pa.array(mask)
+    return pc.invert(pc.is_in(data[key], value_set=gone[key].combine_chunks().cast(data.schema.field(key).type)))
 
 
 def _share_by_range(keys: pa.Array | pa.ChunkedArray, files: Sequence[FileRange]) -> tuple[list[pa.Array], pa.Array]:
