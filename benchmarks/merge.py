@@ -182,6 +182,7 @@ def run(contender: str, home: Path, batch_path: str, marker: Path, result_path: 
     from pyiceberg.expressions import In
 
     from lakehouse.contracts.tables import ORDERS
+    from lakehouse.io.file_merge import WORKERS
     from lakehouse.io.merge import plan_merge, tombstone_schema
     from lakehouse.io.table_store import CommitStamp
 
@@ -232,7 +233,7 @@ def run(contender: str, home: Path, batch_path: str, marker: Path, result_path: 
             new_rows = batch.filter(pc.invert(batch["_is_delete"])).drop_columns(["_is_delete"])
             pq.write_table(new_rows, out / "new.parquet", compression="zstd")
 
-        with ThreadPoolExecutor(max_workers=2) as pool:  # as many workers as the merge uses
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:  # as many workers as the merge uses
             jobs = [pool.submit(redo, i, path, gone) for i, (path, gone) in enumerate(floor_files)]
             jobs.append(pool.submit(insert))
             for job in jobs:

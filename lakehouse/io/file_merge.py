@@ -11,7 +11,7 @@ them, used for a Silver table and for its tombstones table:
 3. ``rewrite``: inside an ``OverwriteFiles`` snapshot producer, each file that loses a row is read
    whole, loses its replaced rows, takes the new rows that fall inside its key range, and is written
    back; new rows outside every rewritten file's range go to new files in key order. Unaffected
-   files are neither read whole nor rewritten, and keep their paths. Two files are in flight at a
+   files are neither read whole nor rewritten, and keep their paths. ``WORKERS`` files are in flight at a
    time, so memory is bounded by the affected files and the batch, not by the table.
 
 Pruning uses the key's bounds and not partition values: a key's current row may sit in any
@@ -26,6 +26,7 @@ rows, cut at the target size), which is what lets the bounds prune the next merg
 from __future__ import annotations
 
 import itertools
+import os
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -54,8 +55,9 @@ DEFAULT_TARGET_FILE_BYTES = 32 * 1024 * 1024
 FILE = "__lakehouse_file"  # index of the file a looked-up row came from
 ROW = "__lakehouse_file_row"  # and its row in that file
 
-# Two files in flight: the machine's cores, and memory stays a small multiple of one file.
-_WORKERS = 2
+# Files in flight: one more than the machine's cores, because a worker waits while pyiceberg's own
+# writer thread encodes its file; at most 8, so memory stays a small multiple of one file.
+WORKERS = min(8, (os.cpu_count() or 1) + 1)
 
 
 @dataclass(frozen=True)
@@ -331,7 +333,7 @@ def rewrite(
     added: list[DataFile] = []
     written: list[pa.Table] = []
     kept_rows = 0
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         # Each new file is its own job, submitted before the rewrites: the jobs are then of similar
         # size and the largest work does not start last, so the workers finish together.
         step = target_rows(tx.table_metadata.properties, fetch(rest.slice(0, min(len(rest), 1000)))) if len(rest) else 1
