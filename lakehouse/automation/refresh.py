@@ -48,6 +48,8 @@ def refresh(settings: Settings, instance: dg.DagsterInstance, trigger: str = "cl
     partitions = daily_partitions(settings.partitions_start)
     new = new_landing_files(resources["landing"].zone(), resources["store"].get_store())
     check_days({f.dt for f in new}, partitions, "landing day")
+    if new:  # Silver will run Spark: start it while the ingest run is set up
+        resources["compute"].warm_up()
     outcome = RefreshResult()
     silver_only = [c.asset_key for c in ALL_TABLES if c.layer is Layer.silver]
     # Silver runs even with nothing landed: it also applies Bronze batches an interrupted run left.

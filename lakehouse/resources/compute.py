@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,12 +86,29 @@ class SparkCompute(dg.ConfigurableResource):
     def run(self, context: dg.AssetExecutionContext, t: Transformation) -> Any:
         raise NotImplementedError
 
+    def warm_up(self) -> None:
+        """Start, in the background, what the coming runs will need (nothing by default)."""
+
 
 class LocalSparkCompute(SparkCompute):
     """Runs in the Dagster process on local Spark; the IO manager writes the returned DataFrame."""
 
     spark: dg.ResourceDependency[LocalSparkResource]
     store: dg.ResourceDependency[TableStoreResource]
+
+    def warm_up(self) -> None:
+        """Start the Spark session on a background thread. Starting a JVM takes seconds of mostly
+        single-threaded work; done while Dagster creates the run and Bronze ingests, the first
+        Spark step finds the session ready (``getOrCreate`` returns it, or waits for it under
+        Spark's own lock). A failure here is left for that step to raise, with its context."""
+
+        def start() -> None:
+            try:
+                self.spark.spark_session
+            except Exception:  # noqa: BLE001 - the step that needs Spark reports it
+                pass
+
+        threading.Thread(target=start, name="spark-warm-up", daemon=True).start()
 
     def run(self, context: dg.AssetExecutionContext, t: Transformation) -> Any:
         store = self.store.get_store()
