@@ -265,10 +265,12 @@ class ArrowTableStore(TableStore):
         wanted = [key, *([seq] if seq else []), *contract.change_columns]
         # Look up in what the commit replaces: the branch's head when writing to a branch.
         found = file_merge.lookup(_at_branch(table, branch) if branch else table, key, keys, wanted)
-        existing = _cast(found.values, contract.arrow_schema)
-        aligned = found.disjoint  # existing is then row for row found.rows
-        if not aligned:
-            existing = _one_per_key(existing, key, seq)
+        found_rows = _cast(found.values, contract.arrow_schema)
+        existing = _one_per_key(found_rows, key, seq)
+        # No key found twice (as the merge writes tables): existing is then row for row found.rows,
+        # and the plan's positions in it mark the rows to drop. Otherwise the rows go by key, so
+        # every copy of a key some other writer left twice is replaced.
+        aligned = existing.num_rows == found_rows.num_rows
         tomb_table = self._tombstones(contract) if contract.delete_flag else None
         tomb_found = file_merge.lookup(tomb_table, key, keys, [key, "seq"]) if tomb_table is not None else None
         tombs = (

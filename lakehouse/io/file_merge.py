@@ -55,9 +55,11 @@ DEFAULT_TARGET_FILE_BYTES = 32 * 1024 * 1024
 FILE = "__lakehouse_file"  # index of the file a looked-up row came from
 ROW = "__lakehouse_file_row"  # and its row in that file
 
-# Files in flight: one more than the machine's cores, because a worker waits while pyiceberg's own
-# writer thread encodes its file; at most 8, so memory stays a small multiple of one file.
-WORKERS = min(8, (os.cpu_count() or 1) + 1)
+# Files in flight: one more than the cores this process may use, because a worker waits while
+# pyiceberg's own writer thread encodes its file; at most 8, so memory stays a small multiple of
+# one file.
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+WORKERS = min(8, _CORES + 1)
 
 
 @dataclass(frozen=True)
@@ -85,15 +87,6 @@ class Lookup:
     def values(self) -> pa.Table:
         """The rows found, with the requested columns only."""
         return self.rows.drop_columns([FILE, ROW])
-
-    @property
-    def disjoint(self) -> bool:
-        """Whether the candidates' key ranges are bounded and do not overlap, as this module
-        writes them: a key can then be in one file only."""
-        bounded = [f for f in self.files if _bounded(f)]
-        if len(bounded) < len(self.files):
-            return False
-        return all(a.upper < b.lower for a, b in zip(bounded, bounded[1:]))
 
 
 def file_ranges(table: Table, key: str) -> list[FileRange]:

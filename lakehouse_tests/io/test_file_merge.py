@@ -50,3 +50,16 @@ def test_a_merge_reports_the_rows_it_wrote(table_store):
     assert written.schema == ORDERS.arrow_schema
     assert sorted(zip(written["order_id"].to_pylist(), written["status"].to_pylist())) == [("o3", "shipped"), ("o9", "placed")]
     assert pc.all(pc.equal(written["lsn"], 2)).as_py()
+
+
+def test_a_key_another_writer_left_twice_in_one_file_keeps_one_row(table_store):
+    from lakehouse_tests.io.cdc import state
+
+    table = table_store.ensure_table(ORDERS)
+    twice = batch(event("a", 1, status="placed"), event("a", 1, status="paid"), event("b", 1))
+    table.append(twice.drop_columns(["_is_delete"]).cast(ORDERS.arrow_schema))  # one file, "a" in it twice
+    result = table_store.merge(ORDERS, batch(event("a", 5, status="shipped")), STAMP)
+    assert result.counts["updated"] == 1
+    rows = table_store.read(ORDERS)
+    assert sorted(rows["order_id"].to_pylist()) == ["a", "b"]
+    assert state(rows)["a"] == ("shipped", 5)
