@@ -156,5 +156,6 @@ def main() -> None:
             print(f"same increment, table {args.scale}x larger: (b') / (b) at N = {growth:.2f}x  (goal: flat, ~1x)")
             print(f"1% of each N: (b) at {args.scale}x N / (b) at N = {results[1]['inc_s'] / results[0]['inc_s']:.2f}x (the increment grows {args.scale}x too)")
 
+
 if __name__ == "__main__":
     main()

@@ -266,7 +266,9 @@ class ArrowTableStore(TableStore):
         # Look up in what the commit replaces: the branch's head when writing to a branch.
         found = file_merge.lookup(_at_branch(table, branch) if branch else table, key, keys, wanted)
         found_rows = _cast(found.values, contract.arrow_schema)
-        existing = _one_per_key(found_rows, key, seq)
+        # A table (and its tombstones) should hold one row per key; should another writer have left
+        # more, planning on the newest keeps the merge's rules well defined.
+        existing = reduce_batch(found_rows, key, seq)
         # No key found twice (as the merge writes tables): existing is then row for row found.rows,
         # and the plan's positions in it mark the rows to drop. Otherwise the rows go by key, so
         # every copy of a key some other writer left twice is replaced.
@@ -274,7 +276,7 @@ class ArrowTableStore(TableStore):
         tomb_table = self._tombstones(contract) if contract.delete_flag else None
         tomb_found = file_merge.lookup(tomb_table, key, keys, [key, "seq"]) if tomb_table is not None else None
         tombs = (
-            _one_per_key(_cast(tomb_found.values, tombstone_schema(contract)), key, "seq")
+            reduce_batch(_cast(tomb_found.values, tombstone_schema(contract)), key, "seq")
             if tomb_found is not None
             else tombstone_schema(contract).empty_table()
         )
@@ -552,14 +554,6 @@ def _mask(length: int, positions: pa.Array) -> pa.Array:
 
 def _cast(rows: pa.Table, schema: pa.Schema) -> pa.Table:
     return rows.cast(pa.schema([schema.field(name).with_nullable(True) for name in rows.column_names]))
-
-
-def _one_per_key(rows: pa.Table, key: str, seq: str | None) -> pa.Table:
-    """The highest-sequence row per key: a table (or tombstones table) should hold one row per key,
-    and should it ever hold more, planning on the newest keeps the merge's rules well defined."""
-    if rows.num_rows == 0 or len(pc.unique(rows[key])) == rows.num_rows:
-        return rows
-    return reduce_batch(rows, key, seq)
 
 
 # Type changes Iceberg allows without rewriting data (a reader widens old values).

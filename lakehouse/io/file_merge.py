@@ -310,7 +310,8 @@ def rewrite(
     affected = [found.files[i] for i in affected_ids]
     shares, rest = _share_by_range(new_keys, affected)
     losing = losing.select([key, FILE, ROW])
-    schema = fetch(rest.slice(0, 0)).schema
+    sample = fetch(rest.slice(0, min(len(rest), 1000)))  # the rows' schema and size per row
+    schema = sample.schema
 
     def redo(i: int, f: FileRange, share: pa.Array) -> tuple[int, pa.Table, list[DataFile]]:
         data = read_file(table, f.task)
@@ -329,7 +330,7 @@ def rewrite(
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         # Each new file is its own job, submitted before the rewrites: the jobs are then of similar
         # size and the largest work does not start last, so the workers finish together.
-        step = target_rows(tx.table_metadata.properties, fetch(rest.slice(0, min(len(rest), 1000)))) if len(rest) else 1
+        step = target_rows(tx.table_metadata.properties, sample) if len(rest) else 1
         jobs = [pool.submit(insert, rest.slice(start, step)) for start in range(0, len(rest), step)]
         jobs += [pool.submit(redo, i, f, share) for i, f, share in zip(affected_ids, affected, shares)]
         for job in jobs:
