@@ -36,6 +36,7 @@ from lakehouse.io.aws import DOCS, AwsConfig, AwsSetupError, Requirement, missin
 from lakehouse.io.glue import GlueParquetTables
 from lakehouse.io.merge import changed_values, plan_merge, reduce_batch, tombstone_schema
 from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult
+from lakehouse.io.watermarks import changed_summary
 from lakehouse.settings import bucket_variable, database_variable
 
 SOURCE_FILES_KEY = b"lakehouse.source_files"
@@ -298,7 +299,13 @@ class ArrowTableStore(TableStore):
             return self._result(
                 contract, table, 0, committed=False, counts=counts, changed=changed, written_rows=contract.arrow_schema.empty_table()
             )
-        props = {**stamp.properties(), **{f"lakehouse.rows-{k}": str(v) for k, v in counts.items()}}
+        props = {
+            **stamp.properties(),
+            **{f"lakehouse.rows-{k}": str(v) for k, v in counts.items()},
+            # What this snapshot changed, in the snapshot itself: Gold plans its rebuilds from the
+            # tables' own history, never from what Dagster happened to record (io/watermarks.py).
+            **changed_summary(changed),
+        }
         if tomb_table is not None and len(plan.tombstones):
             # Tombstones are committed first: if the main commit then fails, re-applying the batch
             # still deletes (the row's own sequence is older), so nothing is lost or resurrected.
