@@ -24,8 +24,8 @@ FAULT_TIMEOUT_VARIABLE = "LAKEHOUSE_FAULT_TIMEOUT"
 
 # Every point the code offers, so a typo in a test's variable fails loudly instead of never firing.
 POINTS = (
-    "bronze.before_claim",  # a Bronze file is written under its temporary name, not yet visible
-    "bronze.before_register",  # a Bronze file is visible, not yet registered for Silver
+    "bronze.before_register",  # Bronze files written under temporary names, nothing registered
+    "bronze.before_claim",  # registered for Silver, not yet visible under their names
     "silver.start_audit",  # the audit branch exists, nothing written to it yet
     "silver.before_publish",  # the audited snapshot is on the branch, main not moved
     "silver.after_publish",  # main moved, Dagster has not recorded the materialization

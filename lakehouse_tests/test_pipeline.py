@@ -35,7 +35,7 @@ from lakehouse_tests.compare import assert_matches
 from lakehouse_tests.reference import expected_state
 
 ICEBERG_TABLES = [c for c in ALL_TABLES if c.layer is not Layer.bronze]
-BRONZE_FILE = re.compile(r"^dt=\d{4}-\d{2}-\d{2}/part-[0-9a-f]{8}-[0-9a-f]{12}\.parquet$")
+BRONZE_FILE = re.compile(r"^dt=\d{4}-\d{2}-\d{2}/[^/.][^/]*\.(jsonl|jsonl\.gz|csv)\.parquet$")
 
 
 @pytest.fixture(autouse=True)
@@ -187,10 +187,13 @@ def test_storage_layout_and_catalog_entries(lakehouse):
     Iceberg tables as metadata/ and data/ under their location, each registered in the catalog."""
     store, entries = lakehouse.store, lakehouse.catalog_entries()
     landed_days = {p.name for p in lakehouse.landing.glob("*/dt=*")}
-    for contract in (t.ORDERS_RAW, t.CUSTOMERS_RAW):
+    for source, contract in (("orders", t.ORDERS_RAW), ("customers", t.CUSTOMERS_RAW)):
         files = lakehouse.files(store.uri(contract))
         assert files and all(BRONZE_FILE.match(f) for f in files), files  # no temporary or marker objects
         assert {f.split("/")[0] for f in files} <= landed_days
+        # exactly one Bronze file per landing file, named after it, in its landing day
+        landed = {p.relative_to(lakehouse.landing / source).as_posix() + ".parquet" for p in (lakehouse.landing / source).glob("dt=*/*")}
+        assert set(files) == landed
     for contract in ICEBERG_TABLES:
         table = store.load_table(contract)
         assert table.location().rstrip("/") == f"{lakehouse.location(contract.layer)}/{contract.name}"

@@ -2,6 +2,7 @@
 
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable
 
 import dagster as dg
@@ -10,6 +11,7 @@ import pyarrow as pa
 from lakehouse.assets.transformation import IO_MANAGER_KEY, table_metadata
 from lakehouse.contracts.model import TableContract
 from lakehouse.contracts.tables import CUSTOMERS_RAW, ORDERS_RAW
+from lakehouse.io.bronze_files import BATCH_SOURCES_KEY, landing_key
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.sources.landing import CUSTOMER_HEADER, LandingFile, LandingZone, LandingZoneResource, split_customer_row
 
@@ -71,11 +73,13 @@ def bronze_asset(
         days = {dt.date.fromisoformat(key) for key in context.partition_keys}
         zone = landing.zone()
         done = store.get_store().ingested_sources(contract, days=days)
-        new = [f for f in zone.files(source, days) if f.relative_path not in done]
+        new = [f for f in zone.files(source, days) if landing_key(f.relative_path) not in done]
         context.log.info(f"{len(new)} new landing file(s) for {contract.qualified_name} on {len(days)} day(s)")
         data = read_landing_files(contract, zone, new, reader, batch_id=context.run_id)
         context.add_output_metadata({"new_files": len(new), "new_records": data.num_rows})
-        return data
+        # The batch names its landing files, so one of no records is recorded as ingested too.
+        sources = json.dumps([f.relative_path for f in new]).encode()
+        return data.replace_schema_metadata({**(data.schema.metadata or {}), BATCH_SOURCES_KEY: sources})
 
     return _asset
 

@@ -10,19 +10,19 @@ import hashlib
 from dataclasses import dataclass
 
 import dagster as dg
+import pyarrow as pa
 
 from lakehouse.automation.partitions import contiguous_ranges
 from lakehouse.contracts.tables import CUSTOMER_SUMMARY, CUSTOMERS, CUSTOMERS_RAW, DAILY_SALES, ORDERS, ORDERS_RAW
+from lakehouse.io.bronze_files import landing_key
 from lakehouse.io.table_store import TableStore
+from lakehouse.io.watermarks import ALL_DAYS, BuiltFrom, is_stale, source_changes, stale_days
 from lakehouse.sources.landing import LandingFile, LandingZone
 
 INGEST_JOB = "ingest"
 PUBLISH_JOB = "publish"
 PIPELINE_TAG = "lakehouse/pipeline"  # the instance limits concurrent runs per value (dagster.yaml)
 BRONZE_BY_SOURCE = {"orders": ORDERS_RAW, "customers": CUSTOMERS_RAW}
-# Silver materializations report the UTC days of created_at their merge changed, before and after.
-CHANGED_DAYS_METADATA = "changed_created_at"
-SILVER_RECORDS_CONSIDERED = 500
 
 
 def new_landing_files(zone: LandingZone, store: TableStore, exclude: set[str] = frozenset()) -> list[LandingFile]:
@@ -32,7 +32,7 @@ def new_landing_files(zone: LandingZone, store: TableStore, exclude: set[str] = 
         candidates = [f for f in zone.files(source) if f.relative_path not in exclude]
         if candidates:
             done = store.ingested_sources(contract, days={f.dt for f in candidates})
-            found += [f for f in candidates if f.relative_path not in done]
+            found += [f for f in candidates if landing_key(f.relative_path) not in done]
     return found
 
 
@@ -60,52 +60,28 @@ def ingest_requests(files: list[LandingFile], run_key_prefix: str | None = None)
 class GoldPlan:
     report_dates: list[dt.date]  # daily_sales partitions Silver changed since they were last built
     summary_stale: bool  # customer_summary is older than a change to Silver orders or customers
-    latest_silver_id: int  # newest Silver materialization considered (a sensor cursor)
+    silver_version: str  # the Silver versions planned from ("silver.orders=12,..."): a run key part
 
 
-def plan_gold(instance: dg.DagsterInstance) -> GoldPlan:
-    """Gold work implied by Silver changes, read from the event log (no table scans).
-
-    A report date is pending when the newest Silver orders materialization that changed it is newer
-    than that date's newest daily_sales materialization.
-    """
-    silver = instance.fetch_materializations(ORDERS.asset_key, limit=SILVER_RECORDS_CONSIDERED).records
-    changed_at: dict[dt.date, int] = {}
-    for record in reversed(silver):  # oldest first, so the newest change wins
-        metadata = record.asset_materialization.metadata if record.asset_materialization else {}
-        if "committed" in metadata and not metadata["committed"].value:
-            continue  # a merge that changed nothing, or whose audit failed (main did not move)
-        entry = metadata.get(CHANGED_DAYS_METADATA)
-        for day in (entry.value if entry is not None else []) or []:
-            changed_at[dt.date.fromisoformat(str(day)[:10])] = record.storage_id
-    pending: list[dt.date] = []
-    if changed_at:
-        built: dict[str, int] = {}
-        gold = instance.fetch_materializations(
-            dg.AssetRecordsFilter(
-                asset_key=DAILY_SALES.asset_key,
-                asset_partitions=[d.isoformat() for d in changed_at],
-                after_storage_id=min(changed_at.values()),
-            ),
-            limit=10_000,
-        ).records
-        for record in gold:
-            built[record.partition_key] = max(built.get(record.partition_key, 0), record.storage_id)
-        pending = sorted(d for d, sid in changed_at.items() if built.get(d.isoformat(), 0) < sid)
-    changed = {key: _latest_commit_id(instance, key) for key in (ORDERS.asset_key, CUSTOMERS.asset_key)}
-    summary = instance.fetch_materializations(CUSTOMER_SUMMARY.asset_key, limit=1).records
-    summary_id = summary[0].storage_id if summary else 0
-    latest_silver = max(changed.values())
-    return GoldPlan(pending, latest_silver > summary_id, latest_silver)
+def plan_gold(store: TableStore) -> GoldPlan:
+    """Gold work implied by Silver changes, read from the tables themselves: each Silver snapshot
+    says which days it changed, each Gold table how far it is rebuilt (``io/watermarks.py``). A
+    crash between a commit and Dagster recording it cannot hide a change from this plan."""
+    built = BuiltFrom.parse(store.info(DAILY_SALES).properties, ORDERS.qualified_name)
+    changes = source_changes(store, ORDERS, built.through, DAILY_SALES_DAYS_COLUMN)
+    stale = stale_days(changes, built)
+    if stale is ALL_DAYS:  # a change written by an older version: rebuild every day Silver holds
+        stale = {d for d in store.column(ORDERS, DAILY_SALES_DAYS_COLUMN).cast(pa.timestamp("us", tz="UTC")).cast(pa.date32()).to_pylist() if d}
+    summary_props = store.info(CUSTOMER_SUMMARY).properties
+    summary_stale = False
+    for source in (ORDERS, CUSTOMERS):
+        source_built = BuiltFrom.parse(summary_props, source.qualified_name)
+        summary_stale |= is_stale(source_changes(store, source, source_built.through), source_built)
+    version = ",".join(f"{s.qualified_name}={store.current_seq(s)}" for s in (ORDERS, CUSTOMERS))
+    return GoldPlan(sorted(stale), summary_stale, version)
 
 
-def _latest_commit_id(instance: dg.DagsterInstance, key: dg.AssetKey, look_back: int = 100) -> int:
-    """Storage id of the newest materialization of ``key`` that committed a change (0 if none)."""
-    for record in instance.fetch_materializations(key, limit=look_back).records:
-        committed = record.asset_materialization.metadata.get("committed") if record.asset_materialization else None
-        if committed is None or committed.value:
-            return record.storage_id
-    return 0
+DAILY_SALES_DAYS_COLUMN = "created_at"  # gold/daily_sales partition D holds the orders created on D
 
 
 def publish_requests(plan: GoldPlan, run_key_prefix: str | None = None) -> list[dg.RunRequest]:
@@ -116,7 +92,7 @@ def publish_requests(plan: GoldPlan, run_key_prefix: str | None = None) -> list[
         selection = [DAILY_SALES.asset_key] + ([CUSTOMER_SUMMARY.asset_key] if i == 0 and plan.summary_stale else [])
         requests.append(
             dg.RunRequest(
-                run_key=f"{run_key_prefix}:{plan.latest_silver_id}:{first}:{last}" if run_key_prefix else None,
+                run_key=f"{run_key_prefix}:{plan.silver_version}:{first}:{last}" if run_key_prefix else None,
                 job_name=PUBLISH_JOB,
                 asset_selection=selection,
                 tags={**range_tags(first, last), PIPELINE_TAG: PUBLISH_JOB},
@@ -125,7 +101,7 @@ def publish_requests(plan: GoldPlan, run_key_prefix: str | None = None) -> list[
     if not requests and plan.summary_stale:
         requests.append(
             dg.RunRequest(
-                run_key=f"{run_key_prefix}:{plan.latest_silver_id}:summary" if run_key_prefix else None,
+                run_key=f"{run_key_prefix}:{plan.silver_version}:summary" if run_key_prefix else None,
                 job_name=PUBLISH_JOB,
                 asset_selection=[CUSTOMER_SUMMARY.asset_key],
                 tags={PIPELINE_TAG: PUBLISH_JOB},

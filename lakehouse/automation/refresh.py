@@ -5,12 +5,15 @@ Every step is a Dagster run in the given instance, so it shows in the UI like a 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 from lakehouse.automation.partitions import check_days, daily_partitions
-from lakehouse.automation.planning import INGEST_JOB, PUBLISH_JOB, ingest_requests, new_landing_files, plan_gold, publish_requests
+from lakehouse.automation.planning import INGEST_JOB, PIPELINE_TAG, PUBLISH_JOB, ingest_requests, new_landing_files, plan_gold, publish_requests
+from lakehouse.automation.runs import fail_dead_runs, process_tags
 from lakehouse.contracts.model import Layer
 from lakehouse.contracts.tables import ALL_TABLES
 from lakehouse.settings import Settings
@@ -18,17 +21,17 @@ from lakehouse.settings import Settings
 TRIGGER_TAG = "lakehouse/trigger"
 
 
-def ingest_job() -> dg.JobDefinition:
-    """The ingest job, rebuilt from the code location (a reconstructable target for execute_job)."""
+def job_from_settings(name: str, settings_json: str) -> dg.JobDefinition:
+    """Job ``name`` of the code location built from serialised settings: what execute_job rebuilds
+    the jobs refresh runs from, so they use the settings refresh planned with."""
     from lakehouse.definitions import build_definitions
 
-    return build_definitions().resolve_job_def(INGEST_JOB)
+    return build_definitions(Settings.model_validate_json(settings_json)).resolve_job_def(name)
 
 
-def publish_job() -> dg.JobDefinition:
-    from lakehouse.definitions import build_definitions
-
-    return build_definitions().resolve_job_def(PUBLISH_JOB)
+def _job(name: str, settings: Settings) -> dg.ReconstructableJob:
+    # Every field is serialised, so none is read from the environment again when the job is rebuilt.
+    return dg.build_reconstructable_job(__name__, job_from_settings.__name__, reconstructable_args=(name, settings.model_dump_json()))
 
 
 @dataclass
@@ -40,9 +43,20 @@ class RefreshResult:
         return all(r.success for r in self.runs)
 
 
-def refresh(settings: Settings, instance: dg.DagsterInstance, trigger: str = "cli") -> RefreshResult:
-    """Raises PartitionRangeError (naming the day and setting) before running anything out of range."""
+def refresh(
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    trigger: str = "cli",
+    log: Callable[[str], object] = logging.getLogger(__name__).warning,
+) -> RefreshResult:
+    """First marks failed the runs a killed refresh on this host left behind (one ``log`` line
+    each). Raises PartitionRangeError (naming the day and setting) before running anything out of range."""
     from lakehouse.environment import resources_for
+
+    fail_dead_runs(instance, log)
+    # Runs execute in this process: its host and pid let a later refresh, or the landing sensor,
+    # tell that a run's process is gone.
+    process = process_tags()
 
     resources = resources_for(settings)
     partitions = daily_partitions(settings.partitions_start)
@@ -54,19 +68,20 @@ def refresh(settings: Settings, instance: dg.DagsterInstance, trigger: str = "cl
     silver_only = [c.asset_key for c in ALL_TABLES if c.layer is Layer.silver]
     # Silver runs even with nothing landed: it also applies Bronze batches an interrupted run left.
     for request in ingest_requests(new) or [None]:
-        tags = {**(request.tags if request else {}), TRIGGER_TAG: trigger}
+        # The Silver-only run is an ingest run too: the run queue must not start another beside it.
+        tags = {**(request.tags if request else {PIPELINE_TAG: INGEST_JOB}), TRIGGER_TAG: trigger, **process}
         selection = None if request else silver_only
-        outcome.runs.append(dg.execute_job(dg.reconstructable(ingest_job), instance=instance, tags=tags, asset_selection=selection))
+        outcome.runs.append(dg.execute_job(_job(INGEST_JOB, settings), instance=instance, tags=tags, asset_selection=selection))
     if not outcome.success:
         return outcome
-    plan = plan_gold(instance)
+    plan = plan_gold(resources["store"].get_store())
     check_days(plan.report_dates, partitions, "report date")
     for request in publish_requests(plan):
         outcome.runs.append(
             dg.execute_job(
-                dg.reconstructable(publish_job),
+                _job(PUBLISH_JOB, settings),
                 instance=instance,
-                tags={**request.tags, TRIGGER_TAG: trigger},
+                tags={**request.tags, TRIGGER_TAG: trigger, **process},
                 asset_selection=request.asset_selection,
             )
         )

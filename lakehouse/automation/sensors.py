@@ -36,10 +36,11 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneReso
 
 
 @dg.sensor(job_name=PUBLISH_JOB, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
-def gold_sensor(context: dg.SensorEvaluationContext):
-    """Requests publish runs for exactly the Gold days that Silver merges changed."""
-    plan = plan_gold(context.instance)
-    if context.cursor and int(context.cursor) >= plan.latest_silver_id:
-        return dg.SkipReason("no Silver change since the last evaluation")
+def gold_sensor(context: dg.SensorEvaluationContext, store: TableStoreResource):
+    """Requests publish runs for exactly the Gold days that Silver changed, read from the tables:
+    the run key names the Silver versions planned from, so one plan is requested once."""
+    plan = plan_gold(store.get_store())
     requests = publish_requests(plan, run_key_prefix="gold")
-    return dg.SensorResult(run_requests=requests, cursor=str(plan.latest_silver_id))
+    if not requests:
+        return dg.SkipReason("Gold is rebuilt through the current Silver versions")
+    return dg.SensorResult(run_requests=requests)

@@ -1,13 +1,12 @@
 """Record accounting: every Bronze record is applied, superseded, or quarantined with its reason."""
 
-import json
-
 import dagster as dg
 
 from lakehouse.contracts.model import TableContract
 from lakehouse.contracts.tables import CUSTOMERS, CUSTOMERS_RAW, CUSTOMERS_REJECTS, ORDERS, ORDERS_RAW, ORDERS_REJECTS
 from lakehouse.io.store_resource import TableStoreResource
-from lakehouse.resources.compute import ACCOUNTING_PREFIX, applied_property
+from lakehouse.io.watermarks import applied_seq
+from lakehouse.resources.compute import ACCOUNTING_PREFIX
 
 ACCOUNTED = ((ORDERS, ORDERS_RAW, ORDERS_REJECTS), (CUSTOMERS, CUSTOMERS_RAW, CUSTOMERS_REJECTS))
 
@@ -17,16 +16,19 @@ def account(store, silver: TableContract, bronze: TableContract, rejects: TableC
     table properties): no table scan."""
     silver_props = store.info(silver).properties
     rejects_info = store.info(rejects)
-    applied = json.loads(silver_props.get(applied_property(bronze), "[]"))
-    quarantined = json.loads(rejects_info.properties.get(applied_property(bronze), "[]"))
-    landed = store.bronze_record_counts(bronze, applied)
+    applied = applied_seq(silver_props, bronze.qualified_name)
+    quarantined = applied_seq(rejects_info.properties, bronze.qualified_name)
+    landed = store.bronze_records_through(bronze, applied)
     read = int(silver_props.get(f"{ACCOUNTING_PREFIX}read", 0))
     rejected = int(silver_props.get(f"{ACCOUNTING_PREFIX}rejected", 0))
     problems = []
     if read != landed:
         problems.append(f"{silver.qualified_name} read {read} records but its Bronze batches hold {landed}")
-    if sorted(quarantined) != sorted(applied):
-        problems.append(f"{rejects.qualified_name} has not applied the same Bronze batches as {silver.qualified_name}")
+    if quarantined != applied:
+        problems.append(
+            f"{rejects.qualified_name} has applied {bronze.qualified_name} through registration {quarantined}, "
+            f"{silver.qualified_name} through {applied}: run the ingest job again to bring both to the same point"
+        )
     elif rejected != rejects_info.row_count:
         problems.append(f"{rejected} records were rejected but {rejects.qualified_name} holds {rejects_info.row_count}")
     return {

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import random
 import time
-import uuid
 from collections.abc import Mapping
 from functools import reduce
 
@@ -15,7 +14,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 from pyiceberg import types as it
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import (
@@ -28,19 +26,19 @@ from pyiceberg.exceptions import (
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, GreaterThanOrEqual, In, LessThan
 from pyiceberg.table import Table
 from pyiceberg.table.refs import MAIN_BRANCH
+from pyiceberg.table.snapshots import ancestors_of
 from pyiceberg.table.update.snapshot import ManageSnapshots
 
 from lakehouse.contracts.model import Column, ContractViolation, SchemaEvolutionError, Layer, TableContract, WriteMode
 from lakehouse.io import file_merge
 from lakehouse.io.aws import DOCS, AwsConfig, AwsSetupError, Requirement, missing, s3_errors
+from lakehouse.io.bronze_files import BATCH_SOURCES_KEY, BronzeFiles, PendingBronze, landing_day
 from lakehouse.io.glue import GlueParquetTables
 from lakehouse.io.merge import changed_values, plan_merge, reduce_batch, tombstone_schema
 from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult
 from lakehouse.io.watermarks import changed_summary
 from lakehouse.settings import bucket_variable, database_variable
 
-SOURCE_FILES_KEY = b"lakehouse.source_files"
-STAMP_KEY = b"lakehouse.stamp"
 
 
 class ArrowTableStore(TableStore):
@@ -71,6 +69,7 @@ class ArrowTableStore(TableStore):
         self.bronze_catalog = bronze_catalog
         self.create_namespaces = create_namespaces
         self.aws = aws
+        self._s3 = None  # boto3 S3 client for conditional PUTs, made on first use
 
     # ---- locations -------------------------------------------------------------------------
     def uri(self, contract: TableContract) -> str:
@@ -88,87 +87,79 @@ class ArrowTableStore(TableStore):
         """S3 errors on a table's location (missing bucket, access denied, ...) as messages that say what to do."""
         return s3_errors(self.uri(contract), f"{contract.layer.value} tables", bucket_variable(contract.layer.value), self.aws)
 
-    # ---- Bronze: Parquet append ------------------------------------------------------------
+    # ---- Bronze: one Parquet file per landing file (io/bronze_files.py) ----------------------
+    def bronze(self, contract: TableContract) -> BronzeFiles:
+        """A Bronze table's files and their registry."""
+        fs, root = self._fs_path(self.uri(contract))
+        put = self._put_if_absent if fs.type_name in ("s3", "gcs", "abfs") else None
+        return BronzeFiles(
+            contract, self.uri(contract), fs, root, self.catalog, self.namespaces[contract.layer], put, create_namespace=self.create_namespaces
+        )
+
+    def _put_if_absent(self, path: str, body: bytes) -> bool:
+        """Create ``bucket/key`` unless it exists, in one conditional PUT (S3's If-None-Match)."""
+        from botocore.exceptions import ClientError
+
+        if self._s3 is None:
+            self._s3 = (self.aws or AwsConfig(None)).client("s3")
+        bucket, key = path.split("/", 1)
+        try:
+            self._s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+        except ClientError as exc:
+            # 412: the object exists; 409: another conditional PUT of it is in flight. Either way
+            # another writer has this landing file.
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
     def append(self, contract: TableContract, data: pa.Table, stamp: CommitStamp) -> WriteResult:
         if contract.layer is not Layer.bronze:
             return self._iceberg_append(contract, data, stamp)
+        listed = (data.schema.metadata or {}).get(BATCH_SOURCES_KEY)
         data = contract.conform(data)
-        fs, root = self._fs_path(self.uri(contract))
-        # On an object store a PUT (or completed multipart upload) appears whole or not at all, and
-        # folders are only key prefixes: no folder to create, no rename (which would copy the file).
-        object_store = fs.type_name in ("s3", "gcs", "abfs")
-        written = 0
-        parts = contract.partition_by
-        groups = [((), data)] if not parts else _split_by(data, parts)
-        groups = [(values, part) for values, part in groups if part.num_rows]
+        sources = json.loads(listed) if listed else sorted(set(data["_source_file"].to_pylist()))
         with self._storage_errors(contract):
-            if self.bronze_catalog is not None and groups:
+            if self.bronze_catalog is not None and sources:
                 # Registered before the files are written: the catalog may list a partition that is
                 # still empty (readers see no rows), never miss one that holds data.
                 database, location = self.namespaces[contract.layer], self.uri(contract)
                 self.bronze_catalog.ensure_table(contract, database, location)
-                if parts:
-                    self.bronze_catalog.add_partitions(contract, database, location, [values for values, _ in groups])
-            for values, part in groups:
-                folder = "/".join([root, *(f"{c}={v}" for c, v in zip(parts, values))])
-                body = part.drop_columns(list(parts))
-                sources = sorted(set(body["_source_file"].to_pylist())) if "_source_file" in body.column_names else []
-                body = body.replace_schema_metadata(
-                    {SOURCE_FILES_KEY: json.dumps(sources).encode(), STAMP_KEY: json.dumps(stamp.properties()).encode()}
-                )
-                name = f"part-{stamp.run_id[:8]}-{uuid.uuid4().hex[:12]}.parquet"
-                if object_store:
-                    pq.write_table(body, f"{folder}/{name}", filesystem=fs, compression="zstd")
-                else:
-                    fs.create_dir(folder, recursive=True)
-                    # Write under a hidden name, then rename: readers skip names starting with "."
-                    # and the rename makes the file appear whole or not at all.
-                    tmp = f"{folder}/.{name}.tmp"
-                    pq.write_table(body, tmp, filesystem=fs, compression="zstd")
-                    fs.move(tmp, f"{folder}/{name}")
-                written += part.num_rows
+                days = sorted({landing_day(s) for s in sources})
+                self.bronze_catalog.add_partitions(contract, database, location, [(d,) for d in days])
+            written, appeared = self.bronze(contract).append(data, sources, stamp)
         info = self.info(contract)
-        return WriteResult(contract.qualified_name, info.uri, WriteMode.append, written, info.row_count, committed=written > 0)
-
-    def _bronze_files(self, contract: TableContract, days: set[dt.date] | None = None) -> list[pafs.FileInfo]:
-        fs, root = self._fs_path(self.uri(contract))
-        with self._storage_errors(contract):
-            if days is None:
-                infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
-            else:  # list only the requested landing days' folders
-                folders = [f"{root}/{contract.partition_by[0]}={d.isoformat()}" for d in sorted(days)]
-                infos = [i for f in folders for i in fs.get_file_info(pafs.FileSelector(f, allow_not_found=True))]
-        files = [i for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(".parquet") and not i.base_name.startswith((".", "_"))]
-        return sorted(files, key=lambda i: i.path)
+        return WriteResult(contract.qualified_name, info.uri, WriteMode.append, written, info.row_count, committed=bool(appeared))
 
     def bronze_files(self, contract: TableContract) -> list[str]:
-        root = self._fs_path(self.uri(contract))[1].rstrip("/")
-        return [i.path[len(root) + 1 :] for i in self._bronze_files(contract)]
-
-    def bronze_record_counts(self, contract: TableContract, files: list[str]) -> int:
-        """Records in the given Bronze files, from their Parquet footers."""
-        fs, root = self._fs_path(self.uri(contract))
-        root = root.rstrip("/")
-        return sum(pq.read_metadata(f"{root}/{name}", filesystem=fs).num_rows for name in files)
+        with self._storage_errors(contract):
+            return self.bronze(contract).files()
 
     def ingested_sources(self, contract: TableContract, days: set[dt.date] | None = None) -> set[str]:
-        fs, _ = self._fs_path(self.uri(contract))
-        sources: set[str] = set()
+        """Landing keys (``dt=D/name``) in Bronze on ``days``: a listing, no file is opened."""
         with self._storage_errors(contract):
-            for info in self._bronze_files(contract, days):
-                meta = pq.read_schema(info.path, filesystem=fs).metadata or {}
-                sources.update(json.loads(meta.get(SOURCE_FILES_KEY, b"[]")))
-        return sources
+            bronze = self.bronze(contract)
+            return bronze.ingested(days) if days is not None else {f[: -len(".parquet")] for f in bronze.files()}
+
+    def pending_bronze(self, contract: TableContract, after: int) -> PendingBronze:
+        with self._storage_errors(contract):
+            return self.bronze(contract).pending(after)
+
+    def bronze_records_through(self, contract: TableContract, seq: int) -> int:
+        return self.bronze(contract).records_through(seq)
+
+    def bronze_seq(self, contract: TableContract) -> int:
+        return self.bronze(contract).current_seq()
 
     def _bronze_dataset(self, contract: TableContract, files: list[str] | None = None) -> ds.Dataset | None:
         fs, root = self._fs_path(self.uri(contract))
         root = root.rstrip("/")
-        paths = [i.path for i in self._bronze_files(contract)] if files is None else [f"{root}/{f}" for f in files]
-        if not paths:
+        names = self.bronze(contract).files() if files is None else files
+        if not names:
             return None
         part_schema = pa.schema([contract.arrow_schema.field(c) for c in contract.partition_by])
         return ds.dataset(
-            paths,
+            [f"{root}/{f}" for f in names],
             filesystem=fs,
             format="parquet",
             partitioning=ds.partitioning(part_schema, flavor="hive"),
@@ -470,6 +461,26 @@ class ArrowTableStore(TableStore):
                 data = table.scan(row_filter=_day_filter(days) if days else AlwaysTrue()).to_arrow()
         return contract.conform(data)
 
+    def history(self, contract: TableContract, after: int = 0) -> list[tuple[int, dict[str, str]]]:
+        """(sequence number, summary) of each snapshot in main's history newer than sequence number
+        ``after``, oldest first: what the table itself says changed, commit by commit."""
+        table = self.load_table(contract)
+        if table is None or table.current_snapshot() is None:
+            return []
+        changes = []
+        for snap in ancestors_of(table.current_snapshot(), table.metadata):
+            seq = snap.sequence_number or 0
+            if seq <= after:
+                break
+            changes.append((seq, dict(snap.summary.additional_properties) if snap.summary else {}))
+        return changes[::-1]
+
+    def current_seq(self, contract: TableContract) -> int:
+        """Sequence number of main's current snapshot (0: none yet)."""
+        table = self.load_table(contract)
+        snap = table.current_snapshot() if table is not None else None
+        return (snap.sequence_number or 0) if snap is not None else 0
+
     def data_files(self, contract: TableContract, *, bronze_files: list[str] | None = None, days: DayRange | None = None) -> list[str] | None:
         """URIs of the Parquet files holding what ``read`` would return, for engines that read Parquet
         themselves (Spark), or None when the files alone would not give the right rows (delete files).
@@ -489,10 +500,11 @@ class ArrowTableStore(TableStore):
 
     def info(self, contract: TableContract) -> TableInfo:
         if contract.layer is Layer.bronze:
-            fs, _ = self._fs_path(self.uri(contract))
-            files = self._bronze_files(contract)
-            rows = sum(pq.read_metadata(f.path, filesystem=fs).num_rows for f in files)
-            return TableInfo(contract.qualified_name, self.uri(contract), contract.mode, bool(files), rows, files=len(files))
+            # From the registry's running totals: no listing, no footer read.
+            registry = self.bronze(contract)._registry()
+            props = registry.properties if registry is not None else {}
+            rows, files = int(props.get("lakehouse.records-total", 0)), int(props.get("lakehouse.files-total", 0))
+            return TableInfo(contract.qualified_name, self.uri(contract), contract.mode, registry is not None, rows, files=files)
         table = self.load_table(contract)
         if table is None:
             return TableInfo(contract.qualified_name, self.uri(contract), contract.mode, False, 0)
@@ -614,13 +626,3 @@ def evolve_schema(contract: TableContract, table: Table) -> Table:
 def _day_filter(days: DayRange) -> BooleanExpression:
     start, end = days.bounds()
     return And(GreaterThanOrEqual(days.column, start.isoformat()), LessThan(days.column, end.isoformat()))
-
-
-def _split_by(data: pa.Table, columns: tuple[str, ...]) -> list[tuple[tuple, pa.Table]]:
-    """Split a table into one piece per distinct value of ``columns``."""
-    distinct = data.group_by(list(columns)).aggregate([]).to_pylist()
-    pieces = []
-    for row in distinct:
-        mask = reduce(pc.and_, [pc.equal(data[c], pa.scalar(row[c], data.schema.field(c).type)) for c in columns])
-        pieces.append((tuple(row[c] for c in columns), data.filter(mask)))
-    return pieces

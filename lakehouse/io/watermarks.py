@@ -110,8 +110,8 @@ class SnapshotChange:
     days: frozenset[dt.date] | None
 
     @classmethod
-    def from_summary(cls, seq: int, summary: Mapping[str, str], column: str) -> SnapshotChange:
-        text = summary.get(f"{CHANGED_PREFIX}{column}")
+    def from_summary(cls, seq: int, summary: Mapping[str, str], column: str | None = None) -> SnapshotChange:
+        text = summary.get(f"{CHANGED_PREFIX}{column}") if column else None
         if text is not None:
             return cls(seq, frozenset(decode_days(text)))
         touched = any(int(summary.get(k, 0) or 0) for k in ("added-records", "deleted-records"))
@@ -176,3 +176,26 @@ def rebuilt(built: BuiltFrom, days: Iterable[dt.date] | None, source_seq: int, h
     if through < source_seq and not any(c.seq > through and c.seq <= source_seq for c in history):
         through = source_seq  # nothing in between changed anything
     return BuiltFrom(through, {d: s for d, s in per_day.items() if s > through})
+
+
+def source_changes(store, source, after: int, column: str | None = None) -> list[SnapshotChange]:
+    """The changes in ``source``'s main history after sequence number ``after`` (``store`` is a
+    table store: ``history(contract, after)`` gives (sequence number, summary) pairs)."""
+    return [SnapshotChange.from_summary(seq, summary, column) for seq, summary in store.history(source, after)]
+
+
+def built_from_properties(target_properties: Mapping[str, str], store, sources, days, partition_source=None) -> dict[str, str]:
+    """Gold lineage to commit with a rebuild of ``days`` (None: the whole table) from ``sources``:
+    how far the target is rebuilt from each once the write lands. Read before the sources are, so
+    a change made while the rebuild reads is only rebuilt again, never missed.
+
+    ``partition_source`` is (source contract, column) when the target's partitions follow a column
+    of one source (daily_sales: silver orders' created_at)."""
+    props: dict[str, str] = {}
+    for source in sources:
+        column = partition_source[1] if partition_source and partition_source[0] is source else None
+        built = BuiltFrom.parse(target_properties, source.qualified_name)
+        seq = store.current_seq(source)
+        scope = days if column else None
+        props.update(rebuilt(built, scope, seq, source_changes(store, source, built.through, column)).property(source.qualified_name))
+    return props

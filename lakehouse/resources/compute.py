@@ -1,7 +1,6 @@
 """Compute resources: where a transformation's Spark code runs."""
 
 import datetime as dt
-import json
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -13,12 +12,8 @@ from lakehouse.contracts.model import Layer, TableContract
 from lakehouse.io.io_manager import TableWrite
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_store import DayRange, TableStore
+from lakehouse.io.watermarks import applied_property, applied_seq, applied_value, built_from_properties
 from lakehouse.resources.spark import LocalSparkResource, arrow_to_spark
-
-
-def applied_property(source: TableContract) -> str:
-    """The target-table property listing the Bronze batches (files) of ``source`` it has applied."""
-    return f"lakehouse.applied.{source.qualified_name}"
 
 
 @dataclass(frozen=True)
@@ -60,13 +55,17 @@ def plan_inputs(context: dg.AssetExecutionContext, t: Transformation, store: Tab
         applied_by_target = store.info(t.target).properties
         new_files = 0
         for name, source in bronze.items():
-            key = applied_property(source)
-            applied = set(json.loads(applied_by_target.get(key, "[]")))
-            pending = [f for f in store.bronze_files(source) if f not in applied]
-            new_files += len(pending)
-            reads[name] = SourceRead(source, bronze_files=pending)
+            applied = applied_seq(applied_by_target, source.qualified_name)
+            pending = store.pending_bronze(source, applied)
+            new_files += len(pending.files)
+            if pending.waiting:
+                context.log.warning(
+                    f"{len(pending.waiting)} registered {source.qualified_name} file(s) such as {pending.waiting[0]} are not "
+                    "written yet (an ingest in progress, or one that crashed: the next ingest writes them); applied later"
+                )
+            reads[name] = SourceRead(source, bronze_files=pending.files)
             # The watermark commits atomically with the data it produced (same Iceberg commit).
-            watermarks[key] = json.dumps(sorted(applied | set(pending)), separators=(",", ":"))
+            watermarks[applied_property(source.qualified_name)] = applied_value(pending.seq)
         context.add_output_metadata({"new_bronze_files": new_files}, output_name="result")
         if new_files == 0:
             return None
@@ -78,6 +77,21 @@ def plan_inputs(context: dg.AssetExecutionContext, t: Transformation, store: Tab
         if name not in reads:
             reads[name] = SourceRead(source, days=days if t.partition_source and name == t.partition_source[0] else None)
     return InputPlan(reads, watermarks, applied_by_target)
+
+
+def gold_lineage(context: dg.AssetExecutionContext, t: Transformation, store: TableStore) -> dict[str, str]:
+    """For a Gold target: how far it is rebuilt from its Silver sources once this write lands."""
+    silver = [s for s in t.sources.values() if s.layer is Layer.silver]
+    if t.target.layer is not Layer.gold or not silver:
+        return {}
+    days = None
+    partition_source = None
+    if t.partition_source:
+        window = context.partition_key_range
+        first, last = dt.date.fromisoformat(window.start), dt.date.fromisoformat(window.end)
+        days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        partition_source = (t.sources[t.partition_source[0]], t.partition_source[1])
+    return built_from_properties(store.info(t.target).properties, store, silver, days, partition_source)
 
 
 class SparkCompute(dg.ConfigurableResource):
@@ -116,10 +130,11 @@ class LocalSparkCompute(SparkCompute):
         if plan is None:
             context.log.info(f"no new Bronze data for {t.key}: nothing to do")
             return None
+        lineage = gold_lineage(context, t, store)  # before the reads: see built_from_properties
         session = self.spark.spark_session  # started lazily: a no-op run never starts a JVM
         inputs = {name: self._load(session, store, read) for name, read in plan.reads.items()}
         counts = t.accounting(**inputs) if t.accounting else {}
-        properties = {**plan.watermarks, **cumulative(plan.target_properties, counts)}
+        properties = {**plan.watermarks, **cumulative(plan.target_properties, counts), **lineage}
         return TableWrite(t.fn(**inputs), table_properties=properties, accounting=counts)
 
     @staticmethod

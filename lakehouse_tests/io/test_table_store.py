@@ -6,23 +6,15 @@ import datetime as dt
 from decimal import Decimal
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from pyiceberg.table import Transaction
 
 from lakehouse.contracts.model import ContractViolation
-from lakehouse.contracts.tables import DAILY_SALES, ORDERS, ORDERS_RAW, ORDERS_REJECTS
+from lakehouse.contracts.tables import DAILY_SALES, ORDERS, ORDERS_REJECTS
 from lakehouse.io.table_store import CommitStamp
 from lakehouse_tests.io.cdc import T0, batch, event, state
 
 STAMP = CommitStamp(run_id="run-0001", asset_key="silver/orders", partition_key=None, code_version="cv1")
-
-
-def raw_rows(source: str, day: dt.date, n: int) -> pa.Table:
-    return pa.Table.from_pylist(
-        [dict(_raw=f"line {i}", _line_number=i, _source_file=source, _ingested_at=T0, _batch_id="b", dt=day) for i in range(1, n + 1)],
-        schema=ORDERS_RAW.arrow_schema,
-    )
 
 
 def sales(day: dt.date, currency: str, orders: int) -> dict:
@@ -32,47 +24,7 @@ def sales(day: dt.date, currency: str, orders: int) -> dict:
 D1, D2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
 
 
-# ---- append (Bronze) -----------------------------------------------------------------------
-def test_append_twice_doubles_rows_and_remembers_sources(table_store):
-    table_store.append(ORDERS_RAW, raw_rows("orders/dt=2026-01-01/a.jsonl", D1, 3), STAMP)
-    result = table_store.append(ORDERS_RAW, raw_rows("orders/dt=2026-01-02/b.jsonl", D2, 3), STAMP)
-    assert result.rows_written == 3 and result.row_count == 6
-    assert table_store.read(ORDERS_RAW).num_rows == 6
-    assert table_store.ingested_sources(ORDERS_RAW) == {"orders/dt=2026-01-01/a.jsonl", "orders/dt=2026-01-02/b.jsonl"}
-
-
-def test_append_is_hive_partitioned_by_landing_day(table_store):
-    table_store.append(ORDERS_RAW, pa.concat_tables([raw_rows("x", D1, 2), raw_rows("y", D2, 1)]), STAMP)
-    root = table_store.uri(ORDERS_RAW).removeprefix("file://")
-    files = sorted(p.relative_to(root).parts[0] for p in __import__("pathlib").Path(root).rglob("*.parquet"))
-    assert files == ["dt=2026-01-01", "dt=2026-01-02"]
-    assert table_store.read(ORDERS_RAW).group_by("dt").aggregate([("_raw", "count")]).sort_by("dt")["_raw_count"].to_pylist() == [2, 1]
-
-
-def test_failed_append_leaves_no_visible_file(table_store, monkeypatch):
-    table_store.append(ORDERS_RAW, raw_rows("a", D1, 2), STAMP)
-
-    import lakehouse.io.arrow_store as arrow_store
-
-    write = pq.write_table
-
-    def write_then_die(table, where, **kwargs):
-        write(table, where, **kwargs)  # the bytes reach the disk, the rename never happens
-        raise OSError("killed after writing")
-
-    monkeypatch.setattr(arrow_store.pq, "write_table", write_then_die)
-    with pytest.raises(OSError, match="killed after writing"):
-        table_store.append(ORDERS_RAW, raw_rows("b", D1, 5), STAMP)
-    monkeypatch.undo()
-    assert table_store.read(ORDERS_RAW).num_rows == 2
-    assert table_store.ingested_sources(ORDERS_RAW) == {"a"}
-
-
-def test_append_stamps_the_parquet_footer(table_store):
-    table_store.append(ORDERS_RAW, raw_rows("a", D1, 1), STAMP)
-    root = table_store.uri(ORDERS_RAW).removeprefix("file://")
-    (path,) = __import__("pathlib").Path(root).rglob("*.parquet")
-    assert b"run-0001" in pq.read_schema(path).metadata[b"lakehouse.stamp"]
+# Bronze appends: lakehouse_tests/io/test_bronze_files.py
 
 
 # ---- merge (Silver) ------------------------------------------------------------------------
