@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lakehouse.automation.partitions import PartitionsResource
 from lakehouse.contracts.model import Layer
 from lakehouse.io.aws import AwsConfig
 from lakehouse.io.io_manager import LakehouseIOManager
@@ -58,5 +59,6 @@ def resources_for(settings: Settings) -> dict[str, Any]:
         "landing": landing,
         "spark": spark,
         "compute": LocalSparkCompute(spark=spark, store=store),
+        "partitions": PartitionsResource(start=settings.partitions_start.isoformat()),
         "lakehouse_io_manager": LakehouseIOManager(store=store, reject_rate_limit=settings.reject_rate_limit),
     }

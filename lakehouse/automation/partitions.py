@@ -14,6 +14,16 @@ class PartitionRangeError(ValueError):
     """Data falls on a day outside the configured partitions."""
 
 
+class PartitionsResource(dg.ConfigurableResource):
+    """The daily partitions' first day, for sensors and schedules to check days against before
+    requesting runs (``LAKEHOUSE_PARTITIONS_START``)."""
+
+    start: str = "2000-01-01"
+
+    def definition(self) -> dg.DailyPartitionsDefinition:
+        return daily_partitions(dt.date.fromisoformat(self.start))
+
+
 def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:
     # end_offset=1 includes today's (still open) day, so files landing today are processed today.
     return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1, timezone="UTC", fmt="%Y-%m-%d")

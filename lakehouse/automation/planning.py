@@ -12,11 +12,20 @@ from dataclasses import dataclass
 import dagster as dg
 import pyarrow as pa
 
-from lakehouse.automation.partitions import contiguous_ranges
-from lakehouse.contracts.tables import CUSTOMER_SUMMARY, CUSTOMERS, CUSTOMERS_RAW, DAILY_SALES, ORDERS, ORDERS_RAW
+from lakehouse.automation.partitions import PartitionRangeError, check_days, contiguous_ranges
+from lakehouse.contracts.tables import (
+    CUSTOMER_SUMMARY,
+    CUSTOMERS,
+    CUSTOMERS_RAW,
+    CUSTOMERS_REJECTS,
+    DAILY_SALES,
+    ORDERS,
+    ORDERS_RAW,
+    ORDERS_REJECTS,
+)
 from lakehouse.io.bronze_files import landing_key
 from lakehouse.io.table_store import TableStore
-from lakehouse.io.watermarks import ALL_DAYS, BuiltFrom, is_stale, source_changes, stale_days
+from lakehouse.io.watermarks import ALL_DAYS, BuiltFrom, applied_seq, is_stale, source_changes, stale_days
 from lakehouse.sources.landing import LandingFile, LandingZone
 
 INGEST_JOB = "ingest"
@@ -25,15 +34,59 @@ PIPELINE_TAG = "lakehouse/pipeline"  # the instance limits concurrent runs per v
 BRONZE_BY_SOURCE = {"orders": ORDERS_RAW, "customers": CUSTOMERS_RAW}
 
 
-def new_landing_files(zone: LandingZone, store: TableStore, exclude: set[str] = frozenset()) -> list[LandingFile]:
-    """Landing files not yet appended to Bronze (and not in ``exclude``)."""
+def new_landing_files(
+    zone: LandingZone, store: TableStore, exclude: set[str] = frozenset(), since: dt.date | None = None
+) -> list[LandingFile]:
+    """Landing files not yet in Bronze (and not in ``exclude``), of landing days from ``since`` on
+    (all days if None). A listing of both sides: no file is opened."""
     found: list[LandingFile] = []
     for source, contract in BRONZE_BY_SOURCE.items():
-        candidates = [f for f in zone.files(source) if f.relative_path not in exclude]
+        days = None if since is None else {d for d in zone.days(source) if d >= since}
+        candidates = [f for f in zone.files(source, days) if f.relative_path not in exclude]
         if candidates:
             done = store.ingested_sources(contract, days={f.dt for f in candidates})
             found += [f for f in candidates if landing_key(f.relative_path) not in done]
     return found
+
+
+# Silver (and quarantine) tables and the Bronze table each applies.
+SILVER_FROM_BRONZE = {ORDERS: ORDERS_RAW, ORDERS_REJECTS: ORDERS_RAW, CUSTOMERS: CUSTOMERS_RAW, CUSTOMERS_REJECTS: CUSTOMERS_RAW}
+
+
+def silver_behind(store: TableStore) -> dict[str, tuple[int, int]]:
+    """Silver tables that have not applied every Bronze registration (e.g. after a Bronze-only
+    backfill): table -> (applied, registered) sequence numbers."""
+    behind = {}
+    registered = {bronze: store.bronze_seq(bronze) for bronze in set(SILVER_FROM_BRONZE.values())}
+    for silver, bronze in SILVER_FROM_BRONZE.items():
+        applied = applied_seq(store.info(silver).properties, bronze.qualified_name)
+        if applied < registered[bronze]:
+            behind[silver.qualified_name] = (applied, registered[bronze])
+    return behind
+
+
+def silver_catch_up_request(behind: dict[str, tuple[int, int]], run_key_prefix: str | None = None) -> dg.RunRequest:
+    """An ingest run of the Silver assets alone: they apply what Bronze registered since."""
+    version = ",".join(f"{table}={seqs[1]}" for table, seqs in sorted(behind.items()))
+    return dg.RunRequest(
+        run_key=f"{run_key_prefix}:{version}" if run_key_prefix else None,
+        job_name=INGEST_JOB,
+        asset_selection=[c.asset_key for c in SILVER_FROM_BRONZE],
+        tags={PIPELINE_TAG: INGEST_JOB},
+    )
+
+
+def in_partitions(files: list[LandingFile], partitions, log) -> list[LandingFile]:
+    """The files whose landing day has a partition; the others are logged with the setting to change."""
+    kept = []
+    for file in files:
+        try:
+            check_days([file.dt], partitions.definition(), "landing day")
+        except PartitionRangeError as exc:
+            log(f"{file.relative_path} not requested: {exc}")
+            continue
+        kept.append(file)
+    return kept
 
 
 def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:

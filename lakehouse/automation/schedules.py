@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from lakehouse.automation.planning import INGEST_JOB, ingest_requests, new_landing_files
+from lakehouse.automation.partitions import PartitionsResource
+from lakehouse.automation.planning import INGEST_JOB, in_partitions, ingest_requests, new_landing_files, silver_behind, silver_catch_up_request
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.sources.landing import LandingZoneResource
 
@@ -10,11 +11,18 @@ INGEST_CRON = "15 * * * *"
 
 
 @dg.schedule(job_name=INGEST_JOB, cron_schedule=INGEST_CRON, execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
-def ingest_schedule(context: dg.ScheduleEvaluationContext, landing: LandingZoneResource, store: TableStoreResource):
-    """Catches anything the landing sensor missed (sensor off, a failed run): no cursor, it
-    compares the landing zone with Bronze itself. Ingest runs are serialized by the run queue
-    (tag concurrency limit in dagster.yaml), so a file is never appended twice."""
-    new = new_landing_files(landing.zone(), store.get_store())
-    if not new:
-        return dg.SkipReason("every landing file is already in Bronze")
-    return ingest_requests(new, run_key_prefix=f"schedule:{context.scheduled_execution_time.isoformat()}")
+def ingest_schedule(
+    context: dg.ScheduleEvaluationContext, landing: LandingZoneResource, store: TableStoreResource, partitions: PartitionsResource
+):
+    """Catches anything the landing sensor missed (sensor off, a failed run, a file landed in an old
+    day's folder): no cursor, it compares the whole landing zone with Bronze, and Silver with Bronze.
+    A landing file is appended at most once whoever runs at the same time (io/bronze_files.py)."""
+    table_store = store.get_store()
+    new = in_partitions(new_landing_files(landing.zone(), table_store), partitions, context.log.warning)
+    key = f"schedule:{context.scheduled_execution_time.isoformat()}"
+    if new:
+        return ingest_requests(new, run_key_prefix=key)
+    behind = silver_behind(table_store)
+    if behind:
+        return [silver_catch_up_request(behind, run_key_prefix=key)]
+    return dg.SkipReason("every landing file is in Bronze and Silver has applied all of Bronze")
