@@ -51,21 +51,35 @@ def cmd_land_sample(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+REFRESH_WAIT_SECONDS = 3600
+
+
 def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
     from dagster import DagsterInstance
 
+    from lakehouse.automation.lock import RefreshLocked, refresh_lock
     from lakehouse.automation.partitions import PartitionRangeError
     from lakehouse.automation.refresh import refresh
 
-    home = _dagster_home(settings)
-    with DagsterInstance.get() as instance:
-        try:
-            outcome = refresh(settings, instance)
-        except PartitionRangeError as exc:
-            print(f"lakehouse: {exc}", file=sys.stderr)
-            return 2
-        for result in outcome.runs:
-            _report(result, home)
+    def note(line: str) -> None:
+        print(f"lakehouse: {line}", file=sys.stderr)
+
+    try:
+        # Before the Dagster instance is created or opened: two refreshes creating one would race
+        # in its migrations, and two committing the same tables would fail each other's commits.
+        with refresh_lock(settings.home, args.wait, on_wait=note):
+            home = _dagster_home(settings)
+            with DagsterInstance.get() as instance:
+                try:
+                    outcome = refresh(settings, instance, log=note)
+                except PartitionRangeError as exc:
+                    note(str(exc))
+                    return 2
+                for result in outcome.runs:
+                    _report(result, home)
+    except RefreshLocked as exc:
+        note(str(exc))
+        return 3
     if not outcome.runs:
         print("nothing to do")
     return 0 if outcome.success else 1
@@ -110,6 +124,19 @@ def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
+    """Convert a home written (or damaged) by an older version: see lakehouse/io/repair.py."""
+    from lakehouse.contracts import ALL_TABLES
+    from lakehouse.environment import resources_for
+    from lakehouse.io.repair import repair
+
+    store = resources_for(settings)["store"].get_store()
+    report = repair(store, ALL_TABLES, print, dry_run=args.dry_run)
+    if report.purged and not args.dry_run:
+        print("run `lakehouse refresh` to rebuild Silver and Gold from Bronze")
+    return 0
+
+
 def cmd_rejects(args: argparse.Namespace, settings: Settings) -> int:
     """Recent rejects grouped by reason: how many, from how many files, the latest example."""
     import pyarrow.compute as pc
@@ -142,13 +169,31 @@ def parser() -> argparse.ArgumentParser:
     land.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 1, 1), help="first landing day (YYYY-MM-DD)")
     land.set_defaults(run=cmd_land_sample)
     refresh = sub.add_parser("refresh", help="bring every table up to date, as a Dagster run in $DAGSTER_HOME")
+    refresh.add_argument(
+        "--wait", type=_seconds, default=REFRESH_WAIT_SECONDS, metavar="SECONDS",
+        help=f"wait up to SECONDS for a refresh already running on this LAKEHOUSE_HOME to finish, then give up "
+        f"with exit code 3 (default {REFRESH_WAIT_SECONDS}; 0 gives up at once)",
+    )
     refresh.set_defaults(run=cmd_refresh)
     tables = sub.add_parser("tables", help="list tables with layer, write mode, rows and latest snapshot")
     tables.set_defaults(run=cmd_tables)
+    repair = sub.add_parser("repair", help="convert a home written or damaged by an older version (Bronze once per landing file)")
+    repair.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
+    repair.set_defaults(run=cmd_repair)
     rejects = sub.add_parser("rejects", help="recent rejected records grouped by reason")
     rejects.add_argument("--days", type=int, default=7, help="look back this many days of ingestion (default 7)")
     rejects.set_defaults(run=cmd_rejects)
     return p
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
