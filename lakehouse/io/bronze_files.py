@@ -56,9 +56,13 @@ SUFFIX = ".parquet"
 # Files an older lakehouse version appended (one per batch, several landing files each).
 LEGACY_NAME = re.compile(r"^part-[0-9a-f]{8}-[0-9a-f]{12}\.parquet$")
 _DT = re.compile(r"(?:^|/)dt=(\d{4}-\d{2}-\d{2})/")
-SEQ_BLOCK = 1024  # registry partitions: a scan for "after N" skips whole blocks by their manifests
+SEQ_BLOCK = 32  # registry partitions: a scan for "after N" opens only the manifests of the last block or two
 REGISTER_ATTEMPTS = 8
-REGISTRY_SNAPSHOTS_KEPT = 20  # the registry's history is its rows; old snapshots only cost metadata
+# The registry's rows are its history; its newest snapshots also name the files they registered, so
+# a consumer that is at most this many registrations behind finds its work in the table metadata
+# alone, without reading a manifest list as long as the history.
+REGISTRY_SNAPSHOTS_KEPT = 20
+SUMMARY_NAMES_MAX_BYTES = 8192  # a larger registration is found by a scan instead
 TEMP_MAX_AGE = dt.timedelta(days=1)  # a temporary file this old is orphaned whoever wrote it
 
 REGISTRY = TableContract(
@@ -196,12 +200,18 @@ class BronzeFiles:
         todo = {s: rows for s, rows in by_source.items() if bronze_name(s) not in present}
         if not todo:
             return 0, []
+        since = self.current_seq()  # read before the markers: see register()
+        # A marker per landing file, created if absent: a file whose marker this call created was
+        # never attempted before, so only registrations made since can hold it. Any other (a
+        # crashed attempt, a writer racing this one) is looked up in the whole registry.
+        attempted = {s for s in todo if not self._mark(bronze_name(s))}
         staged = {s: self._stage(bronze_name(s), rows, stamp) for s, rows in todo.items()}
         appeared: list[str] = []
         written = 0
         try:
             faults.point("bronze.before_register", self.contract.asset_key.to_user_string())
-            self.register([_Entry(bronze_name(s), landing_day(s), s, rows.num_rows) for s, rows in todo.items()], stamp)
+            entries = [_Entry(bronze_name(s), landing_day(s), s, rows.num_rows) for s, rows in todo.items()]
+            self.register(entries, stamp, since=since, look_up={bronze_name(s) for s in attempted})
             faults.point("bronze.before_claim", self.contract.asset_key.to_user_string())
             for source, stage in staged.items():
                 if self._claim(bronze_name(source), stage):
@@ -211,6 +221,18 @@ class BronzeFiles:
             for stage in staged.values():
                 self._unstage(stage)
         return written, appeared
+
+    def _mark(self, name: str) -> bool:
+        """Create the attempt marker of a Bronze file; False if it exists already."""
+        target = f"{self.fs_root}__files/attempts/{name}"
+        if self.put_if_absent is not None:
+            return self.put_if_absent(target, b"")
+        self.fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
 
     def _stage(self, name: str, rows: pa.Table, stamp: CommitStamp):
         body = rows.drop_columns([c for c in self.contract.partition_by if c in rows.column_names])
@@ -289,16 +311,37 @@ class BronzeFiles:
             schema=REGISTRY.iceberg_schema,
             partition_spec=REGISTRY.partition_spec(),
             location=f"{self.root}__files",
-            properties={"format-version": "2", "write.parquet.compression-codec": "zstd", "lakehouse.records-total": "0", "lakehouse.files-total": "0"},
+            properties={
+                "format-version": "2",
+                "write.parquet.compression-codec": "zstd",
+                # Fast appends add a manifest per registration, and every commit rewrites a manifest
+                # list as long as the history; merged, it stays short.
+                "commit.manifest-merge.enabled": "true",
+                # Every commit copies the metadata (pyiceberg deep-copies it per change): keep it short.
+                "write.metadata.previous-versions-max": "5",
+                "write.metadata.delete-after-commit.enabled": "true",
+                "lakehouse.records-total": "0",
+                "lakehouse.files-total": "0",
+            },
         )
 
-    def register(self, entries: list[_Entry], stamp: CommitStamp) -> list[str]:
-        """Register the entries not registered yet, in one commit; returns the files it registered."""
+    def register(self, entries: list[_Entry], stamp: CommitStamp, since: int | None = None, look_up: set[str] | None = None) -> list[str]:
+        """Register the entries not registered yet, in one commit; returns the files it registered.
+
+        With ``since``, an entry not in ``look_up`` can only have been registered after registry
+        sequence number ``since`` (see ``append``): only those registrations are checked, from
+        their snapshots' summaries. Otherwise (and for ``look_up``) the registry's rows are."""
         if not entries:
             return []
         for attempt in range(1, REGISTER_ATTEMPTS + 1):
             table = self._registry(create=True)
-            known = self._registered(table, entries)
+            if since is None:
+                known = self._registered(table, entries)
+            else:
+                recent = self._recent_commits(table, since)
+                slow = entries if recent is None else [e for e in entries if e.file in (look_up or set())]
+                known = {name for commit in (recent or {}).values() for name, _ in commit}
+                known |= self._registered(table, slow) if slow else set()
             new = [e for e in entries if e.file not in known]
             if not new:
                 return []
@@ -322,8 +365,12 @@ class BronzeFiles:
                 schema=REGISTRY.arrow_schema,
             )
             try:
+                summary = {**stamp.properties(), "lakehouse.records-total": str(total)}
+                names = json.dumps([[e.file, e.records] for e in new], separators=(",", ":"))
+                if len(names) <= SUMMARY_NAMES_MAX_BYTES:
+                    summary["lakehouse.registered"] = names
                 with table.transaction() as tx:
-                    tx.append(rows, snapshot_properties=stamp.properties())
+                    tx.append(rows, snapshot_properties=summary)
                     tx.set_properties({"lakehouse.records-total": str(total), "lakehouse.files-total": str(file_count)})
             except CommitFailedException:
                 if attempt == REGISTER_ATTEMPTS:
@@ -335,21 +382,24 @@ class BronzeFiles:
         raise AssertionError("unreachable")
 
     def _registered(self, table, entries: list[_Entry]) -> set[str]:
+        """Which entries the registry holds, from its rows (reads its manifests)."""
         days = sorted({e.day for e in entries})
         names = [e.file for e in entries]
         found = table.scan(row_filter=And(In("dt", days), In("file", names)) if len(days) > 1 else And(EqualTo("dt", days[0]), In("file", names)), selected_fields=("file",)).to_arrow()
         return set(found["file"].to_pylist())
 
     def _expire(self, table) -> None:
-        """Keep the registry's metadata small: its rows are its history, so old snapshots can go."""
+        """Keep the registry's metadata small: its rows are its history, so old snapshots can go
+        (in batches, so most registrations are one commit)."""
         table = table.refresh()
         snapshots = sorted(table.metadata.snapshots, key=lambda s: s.sequence_number or 0)
+        if len(snapshots) < REGISTRY_SNAPSHOTS_KEPT + REGISTRY_SNAPSHOTS_KEPT // 5:
+            return
         old = [s.snapshot_id for s in snapshots[:-REGISTRY_SNAPSHOTS_KEPT]]
-        if old:
-            try:
-                table.maintenance.expire_snapshots().by_ids(old).commit()
-            except CommitFailedException:
-                pass  # another writer committed meanwhile; the next registration expires them
+        try:
+            table.maintenance.expire_snapshots().by_ids(old).commit()
+        except CommitFailedException:
+            pass  # another writer committed meanwhile; a later registration expires them
 
     def current_seq(self) -> int:
         """The sequence number of the newest registration (0: none)."""
@@ -361,30 +411,49 @@ class BronzeFiles:
         table = self._registry()
         if table is None or table.metadata.last_sequence_number <= after:
             return PendingBronze([], after, 0, [])
-        rows = table.scan(
-            row_filter=And(GreaterThanOrEqual("seq_block", after // SEQ_BLOCK), GreaterThan("seq", after)),
-            selected_fields=("file", "dt", "seq", "records"),
-        ).to_arrow().sort_by([("seq", "ascending"), ("file", "ascending")])
-        present = set(self.files(set(rows["dt"].to_pylist())))
+        commits = self._recent_commits(table, after)
+        if commits is None:  # further behind than the snapshots kept: read the rows themselves
+            rows = table.scan(
+                row_filter=And(GreaterThanOrEqual("seq_block", after // SEQ_BLOCK), GreaterThan("seq", after)),
+                selected_fields=("file", "seq", "records"),
+            ).to_arrow()
+            commits = {}
+            for row in rows.to_pylist():
+                commits.setdefault(row["seq"], []).append((row["file"], row["records"]))
+        names = [name for commit in commits.values() for name, _ in commit]
+        present = set(self.files({landing_day(n) for n in names}))
         files: list[str] = []
         records, seq = 0, after
-        commits: dict[int, list[dict]] = {}
-        for row in rows.to_pylist():
-            commits.setdefault(row["seq"], []).append(row)
-        waiting = [row["file"] for row in rows.to_pylist() if row["file"] not in present]
         for commit_seq, commit in sorted(commits.items()):
-            if any(row["file"] not in present for row in commit):
+            if any(name not in present for name, _ in commit):
                 break  # the watermark moves by whole commits, and never past a file still to come
-            files += [row["file"] for row in commit]
-            records += sum(row["records"] for row in commit)
+            files += sorted(name for name, _ in commit)
+            records += sum(n for _, n in commit)
             seq = commit_seq
-        return PendingBronze(files, seq, records, waiting)
+        return PendingBronze(files, seq, records, sorted(n for n in names if n not in present))
+
+    @staticmethod
+    def _recent_commits(table, after: int) -> dict[int, list[tuple[str, int]]] | None:
+        """The files of each registration after ``after``, from the snapshots' summaries (None when
+        a registration's snapshot is no longer kept or does not list its files)."""
+        by_seq = {s.sequence_number: s for s in table.metadata.snapshots}
+        commits = {}
+        for seq in range(after + 1, table.metadata.last_sequence_number + 1):
+            snap = by_seq.get(seq)
+            listed = snap.summary.additional_properties.get("lakehouse.registered") if snap is not None and snap.summary else None
+            if listed is None:
+                return None
+            commits[seq] = [(name, records) for name, records in json.loads(listed)]
+        return commits
 
     def records_through(self, seq: int) -> int:
         """Records in every file registered up to commit ``seq``, as the registry counted them."""
         table = self._registry()
         if table is None or seq <= 0:
             return 0
+        for snap in table.metadata.snapshots:
+            if snap.sequence_number == seq and snap.summary and "lakehouse.records-total" in snap.summary.additional_properties:
+                return int(snap.summary.additional_properties["lakehouse.records-total"])
         rows = table.scan(row_filter=And(EqualTo("seq_block", seq // SEQ_BLOCK), EqualTo("seq", seq)), selected_fields=("records_total",)).to_arrow()
         if rows.num_rows == 0:
             raise LookupError(f"{self.contract.qualified_name}: no Bronze registration has sequence number {seq}")
