@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
+import secrets
 import time
 from collections.abc import Mapping
 from functools import reduce
@@ -25,9 +27,17 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, GreaterThanOrEqual, In, LessThan
 from pyiceberg.table import Table
-from pyiceberg.table.refs import MAIN_BRANCH
+from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRefType
 from pyiceberg.table.snapshots import ancestors_of
-from pyiceberg.table.update.snapshot import ManageSnapshots
+from pyiceberg.table.update import (
+    AssertRefSnapshotId,
+    AssertTableUUID,
+    RemoveSnapshotRefUpdate,
+    SetPropertiesUpdate,
+    SetSnapshotRefUpdate,
+    TableRequirement,
+    TableUpdate,
+)
 
 from lakehouse.contracts.model import Column, ContractViolation, SchemaEvolutionError, Layer, TableContract, WriteMode
 from lakehouse.io import file_merge
@@ -266,7 +276,10 @@ class ArrowTableStore(TableStore):
         # every copy of a key some other writer left twice is replaced.
         aligned = existing.num_rows == found_rows.num_rows
         tomb_table = self._tombstones(contract) if contract.delete_flag else None
-        tomb_found = file_merge.lookup(tomb_table, key, keys, [key, "seq"]) if tomb_table is not None else None
+        # With an audit the tombstones are read from and written to the tombstones table's branch of
+        # the same name (start_audit made it): they are published with the data or not at all.
+        tomb_read = (_at_branch(tomb_table, branch) if branch else tomb_table) if tomb_table is not None else None
+        tomb_found = file_merge.lookup(tomb_read, key, keys, [key, "seq"]) if tomb_read is not None else None
         tombs = (
             reduce_batch(_cast(tomb_found.values, tombstone_schema(contract)), key, "seq")
             if tomb_found is not None
@@ -288,7 +301,8 @@ class ArrowTableStore(TableStore):
 
         if plan.changes == 0 and not stamp.table_properties:
             return self._result(
-                contract, table, 0, committed=False, counts=counts, changed=changed, written_rows=contract.arrow_schema.empty_table()
+                contract, table, 0, committed=False, counts=counts, changed=changed, branch=branch,
+                written_rows=contract.arrow_schema.empty_table(),
             )
         props = {
             **stamp.properties(),
@@ -298,9 +312,10 @@ class ArrowTableStore(TableStore):
             **changed_summary(changed),
         }
         if tomb_table is not None and len(plan.tombstones):
-            # Tombstones are committed first: if the main commit then fails, re-applying the batch
-            # still deletes (the row's own sequence is older), so nothing is lost or resurrected.
-            self._commit_tombstones(contract, tomb_table, tomb_found, tombs, plan.tombstones, stamp)
+            # Tombstones are committed first (to the audit branch if there is one): if the data commit
+            # then fails, re-applying the batch still deletes (the row's own sequence is older), so
+            # nothing is lost or resurrected.
+            self._commit_tombstones(contract, tomb_table, tomb_found, tombs, plan.tombstones, stamp, branch)
         done = None
         tx = table.transaction()
         try:
@@ -320,7 +335,9 @@ class ArrowTableStore(TableStore):
             branch=branch, written_rows=done.written if done is not None else contract.arrow_schema.empty_table(),
         )
 
-    def _commit_tombstones(self, contract, tomb_table: Table, found, current: pa.Table, new: pa.Table, stamp: CommitStamp) -> None:
+    def _commit_tombstones(
+        self, contract, tomb_table: Table, found, current: pa.Table, new: pa.Table, stamp: CommitStamp, branch: str | None = None
+    ) -> None:
         key = contract.primary_key[0]
         old = current.select([key, "seq"]).rename_columns([key, "__old_seq"])
         joined = new.join(old, keys=key, join_type="left outer")
@@ -335,7 +352,7 @@ class ArrowTableStore(TableStore):
         written: list = []
         tx = tomb_table.transaction()
         try:
-            with tx.update_snapshot(snapshot_properties=stamp.properties()).overwrite() as ow:
+            with tx.update_snapshot(snapshot_properties=stamp.properties(), branch=branch or MAIN_BRANCH).overwrite() as ow:
                 written = file_merge.rewrite(tx, tomb_table, ow, key, found, replaced, rows[key], rows.take).added
             tx.commit_transaction()
         except (CommitFailedException, ValidationException):
@@ -362,6 +379,8 @@ class ArrowTableStore(TableStore):
                     raise ContractViolation(f"{contract.qualified_name}: {outside} row(s) fall outside partition {column}={shown}")
                 terms.append(EqualTo(column, values[0]) if len(values) == 1 else In(column, values))
             condition = reduce(And, terms) if len(terms) > 1 else terms[0]
+        if branch:
+            _at_branch(table, branch)  # the branch must still exist: a commit would start a missing one empty
         with self._storage_errors(contract), table.transaction() as tx:
             tx.overwrite(data, overwrite_filter=condition, snapshot_properties=stamp.properties(), branch=branch or MAIN_BRANCH)
             if stamp.table_properties:
@@ -382,43 +401,53 @@ class ArrowTableStore(TableStore):
         )
 
     # ---- write-audit-publish ---------------------------------------------------------------
+    # Each audited write has a branch of its own (audit_branch_name), on the table and, for a table
+    # with deletes, on its tombstones table: nothing the write changes reaches a main before publish.
     def start_audit(self, contract: TableContract, branch: str) -> int:
-        """Point ``branch`` at main's current snapshot, replacing what a previous attempt left there.
-        Returns that snapshot's id: the base ``publish`` expects main still to be at."""
-        table = self.ensure_table(contract)
-        if table.current_snapshot() is None:
-            # Iceberg branches start from a snapshot: give a new table an empty first one (readers
-            # already saw it as empty).
-            table.append(contract.arrow_schema.empty_table())
-            table = table.refresh()
-        base = table.current_snapshot().snapshot_id
-        manage = table.manage_snapshots()
-        if branch in table.refs():
-            manage = manage.remove_branch(branch)
-        manage.create_branch(base, branch).commit()
-        return base
+        """Point ``branch`` of the table (and of its tombstones table) at main's current snapshot,
+        replacing what an earlier attempt of the same name left there, and remove the table's stale
+        audit branches (KEPT_AUDIT_BRANCHES). Returns main's snapshot id: the base ``publish``
+        expects main still to be at."""
+        table = _with_first_snapshot(self.ensure_table(contract), contract.arrow_schema)  # makes the namespace too
+        if contract.delete_flag:
+            _start_branch(_with_first_snapshot(self._tombstones(contract), tombstone_schema(contract)), branch)
+        return _start_branch(table, branch)
 
-    def publish(self, contract: TableContract, branch: str, table_properties: dict[str, str], base: int | None = None) -> int | None:
-        """Move main to the audited branch head and set ``table_properties``, in one commit.
+    def publish(self, contract: TableContract, branch: str, table_properties: dict[str, str], *, base: int, head: int) -> int:
+        """Move main from ``base`` to ``head``, the snapshot this write produced on ``branch``, set
+        ``table_properties`` (the watermark) and remove the branch. Returns main's new snapshot id.
 
-        pyiceberg has no "fast-forward" call, so main's ref is set with the snapshot-management API.
-        If main is no longer at ``base`` (the snapshot the audit started from), another writer
-        committed meanwhile and publishing would drop its work: CommitFailedException. The commit
-        itself also asserts main did not move between this check and the commit."""
-        table = self.ensure_table(contract)
-        head = table.snapshot_by_name(branch)
-        main = table.current_snapshot()
-        if base is not None and (main is None or main.snapshot_id != base):
+        Refused (CommitFailedException, nothing published) unless the branch is still at ``head``,
+        main still at ``base`` and ``head`` descends from ``base``: otherwise another writer moved
+        one of them, and publishing would drop its work or publish a snapshot under this write's
+        watermark. The write's tombstones are published first, then data and watermark in one
+        commit; a crash between the two leaves only tombstones published, which is harmless: the
+        watermark did not move, so the batch is applied again and its deletes apply again (the
+        rows' own sequence is older, lakehouse/io/merge.py)."""
+        table = self.load_table(contract)
+        if table is None:
+            raise CommitFailedException(f"{contract.qualified_name}: the table does not exist; nothing to publish from branch {branch!r}, run the write again")
+        _check_fast_forward(contract.qualified_name, table, branch, base, head)
+        if contract.delete_flag:
+            self._publish_tombstones(contract, branch)
+        _fast_forward(table, branch, base, head, table_properties)
+        return head
+
+    def _publish_tombstones(self, contract: TableContract, branch: str) -> None:
+        """Move the tombstones table's main to its ``branch`` (and remove the branch), if main has not
+        moved since the branch was made (one commit asserting both refs)."""
+        where = f"{contract.qualified_name}__tombstones"
+        tombs = self.load_table(contract, "__tombstones")
+        head = tombs.snapshot_by_name(branch) if tombs is not None else None
+        if head is None:  # start_audit made it: gone means removed as stale, so its deletes are unknown
+            raise CommitFailedException(f"{where}: audit branch {branch!r} no longer exists; nothing published, run the write again")
+        main = tombs.current_snapshot().snapshot_id
+        if main not in _lineage(tombs, head.snapshot_id):
             raise CommitFailedException(
-                f"{contract.qualified_name}: main moved from snapshot {base} to {main.snapshot_id if main else None} "
-                f"since the audit began; the audited branch {branch!r} is not published (run again)"
+                f"{where}: main moved to snapshot {main} since the audit began (another write published deletes); "
+                f"branch {branch!r} not published, run the write again"
             )
-        with table.transaction() as tx:
-            if head is not None and (main is None or head.snapshot_id != main.snapshot_id):
-                ManageSnapshots(transaction=tx).set_current_snapshot(snapshot_id=head.snapshot_id).commit()
-            if table_properties:
-                tx.set_properties(table_properties)
-        return head.snapshot_id if head is not None else (main.snapshot_id if main else None)
+        _fast_forward(tombs, branch, main, head.snapshot_id, {})
 
     def key_matches(self, contract: TableContract, keys: pa.Array, branch: str | None = None) -> pa.Array:
         """The primary-key values of rows whose key is one of ``keys`` (one per row, so a duplicated
@@ -531,11 +560,141 @@ def _full_key_bounds(contract: TableContract) -> dict[str, str]:
 
 
 def _at_branch(table: Table, branch: str) -> Table:
-    """A read-only view of ``table`` whose current snapshot is the head of ``branch`` (none if the
-    branch does not exist yet: the commit then starts it empty)."""
+    """A read-only view of ``table`` whose current snapshot is the head of ``branch``.
+
+    The branch must exist (start_audit makes it): a commit to a missing branch would start it with
+    no parent, holding this write's rows alone, and a newer audit may have removed it as stale."""
     head = table.snapshot_by_name(branch)
-    view = table.metadata.model_copy(update={"current_snapshot_id": head.snapshot_id if head else None})
+    if head is None:
+        raise CommitFailedException(f"{'.'.join(table.name())}: audit branch {branch!r} no longer exists; run the write again")
+    view = table.metadata.model_copy(update={"current_snapshot_id": head.snapshot_id})
     return Table(table.name(), view, table.metadata_location, table.io, table.catalog)
+
+
+# A published write removes its branch; a blocked, refused or crashed one keeps it for inspection.
+# So that those do not pile up, each new audit removes the table's audit branches of the same
+# prefix beyond the KEPT_AUDIT_BRANCHES most recently started (by the start time in their names).
+# A write still running on a branch removed this way fails safely: its commits and its publish
+# find the branch gone and refuse, nothing of it is published.
+KEPT_AUDIT_BRANCHES = 3
+_AUDIT_BRANCH = re.compile(r"^(?P<prefix>.+?)-(?P<started>\d{8}t\d{9}z)-")
+
+
+def audit_branch_name(prefix: str, writer: str, started: dt.datetime | None = None) -> str:
+    """A branch of its own for one audited write: ``<prefix>-<UTC start to the ms>-<writer>-<random>``,
+    e.g. ``audit-20260101t101500123z-<run id>-3f9a1c``.
+
+    Lower-case letters, digits and dashes only, a ref name every engine accepts; the start time
+    first, so names sort in the order the audits started; the random tail tells two attempts of
+    one writer (a retried step) apart."""
+    started = (started or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    when = started.strftime("%Y%m%dt%H%M%S") + f"{started.microsecond // 1000:03d}z"
+    safe = re.sub(r"[^a-z0-9]+", "-", writer.lower()).strip("-")
+    return f"{prefix}-{when}-{safe}-{secrets.token_hex(3)}"
+
+
+def _stale_audit_branches(refs, branch: str) -> list[str]:
+    """Audit branches with ``branch``'s prefix, other than ``branch``, beyond the KEPT_AUDIT_BRANCHES
+    most recently started."""
+    mine = _AUDIT_BRANCH.match(branch)
+    if mine is None:
+        return []  # a fixed name (tests, a hand-made branch): nothing to clean up after
+    others = sorted(
+        (found["started"], name)
+        for name in refs
+        if name != branch and (found := _AUDIT_BRANCH.match(name)) and found["prefix"] == mine["prefix"]
+    )
+    return [name for _, name in others[: max(0, len(others) - KEPT_AUDIT_BRANCHES)]]
+
+
+def _with_first_snapshot(table: Table, schema: pa.Schema) -> Table:
+    """``table``, given an empty first snapshot if it has none: Iceberg branches start from a
+    snapshot (readers already saw the table as empty)."""
+    if table.current_snapshot() is None:
+        table.append(schema.empty_table())
+        table = table.refresh()
+    return table
+
+
+def _start_branch(table: Table, branch: str) -> int:
+    """Point ``branch`` at main's current snapshot and remove stale audit branches, in one commit;
+    returns main's snapshot id."""
+    base = table.current_snapshot().snapshot_id
+    refs = table.refs()
+    updates: list[TableUpdate] = [RemoveSnapshotRefUpdate(ref_name=name) for name in _stale_audit_branches(refs, branch)]
+    if branch in refs:
+        updates.append(RemoveSnapshotRefUpdate(ref_name=branch))
+    updates.append(SetSnapshotRefUpdate(ref_name=branch, type=SnapshotRefType.BRANCH, snapshot_id=base))
+    # The branch is as this write last saw it (absent, or an earlier attempt's): two writers never
+    # both make the same branch.
+    _commit_refs(table, updates, [AssertRefSnapshotId(ref=branch, snapshot_id=refs[branch].snapshot_id if branch in refs else None)])
+    return base
+
+
+def _lineage(table: Table, snapshot_id: int) -> set[int]:
+    """``snapshot_id`` and its ancestors."""
+    snapshot = table.metadata.snapshot_by_id(snapshot_id)
+    return {s.snapshot_id for s in ancestors_of(snapshot, table.metadata)} if snapshot is not None else set()
+
+
+def _check_fast_forward(where: str, table: Table, branch: str, base: int, head: int) -> None:
+    """Refuse, with what happened and what to do, unless ``branch`` is at ``head``, main at ``base``
+    and ``head`` descends from ``base``."""
+    at = table.snapshot_by_name(branch)
+    at = at.snapshot_id if at is not None else None
+    if at != head:
+        raise CommitFailedException(
+            f"{where}: branch {branch!r} is at snapshot {at}, not {head} that this write produced (another writer used "
+            "the branch); nothing published, run the write again"
+        )
+    main = table.current_snapshot().snapshot_id if table.current_snapshot() is not None else None
+    if main != base:
+        raise CommitFailedException(
+            f"{where}: main moved from snapshot {base} to {main} since the audit began; branch {branch!r} not published, "
+            "run the write again"
+        )
+    if base not in _lineage(table, head):
+        raise CommitFailedException(
+            f"{where}: snapshot {head} on branch {branch!r} does not descend from main's {base}; nothing published, "
+            "run the write again"
+        )
+
+
+def _fast_forward(table: Table, branch: str, base: int, head: int, properties: dict[str, str]) -> None:
+    """One commit: main from ``base`` to ``head``, ``properties`` set, ``branch`` removed; the
+    catalog refuses it unless main is still at ``base`` and the branch still at ``head``."""
+    updates: list[TableUpdate] = []
+    if head != base:
+        updates.append(SetSnapshotRefUpdate(ref_name=MAIN_BRANCH, type=SnapshotRefType.BRANCH, snapshot_id=head))
+    if properties:
+        updates.append(SetPropertiesUpdate(updates=properties))
+    updates.append(RemoveSnapshotRefUpdate(ref_name=branch))
+    _commit_refs(table, updates, [AssertRefSnapshotId(ref=MAIN_BRANCH, snapshot_id=base), AssertRefSnapshotId(ref=branch, snapshot_id=head)])
+
+
+REF_COMMIT_ATTEMPTS = 5
+
+
+def _commit_refs(table: Table, updates: list[TableUpdate], requirements: list[TableRequirement]) -> None:
+    """Commit ``updates`` asserting ``requirements``, straight to the catalog.
+
+    Not through a pyiceberg Transaction: it keeps one requirement of each type, so of two
+    AssertRefSnapshotId (main and a branch) it would silently drop the second."""
+    asserted = (AssertTableUUID(uuid=table.metadata.table_uuid), *requirements)
+    for attempt in range(1, REF_COMMIT_ATTEMPTS + 1):
+        try:
+            table.catalog.commit_table(table, asserted, tuple(updates))
+            return
+        except CommitFailedException:
+            # Also raised when any other commit landed between the catalog's read and its swap (a
+            # writer on its own branch, say): try again while every requirement still holds. One
+            # that no longer holds raises here, for good.
+            if attempt == REF_COMMIT_ATTEMPTS:
+                raise
+            table = table.refresh()
+            for requirement in asserted:
+                requirement.validate(table.metadata)
+            time.sleep(_backoff(attempt))
 
 
 MERGE_ATTEMPTS = 5  # plans of one merge before a run of concurrent commits is reported as a failure

@@ -12,6 +12,8 @@ from lakehouse.checks.evaluate import AuditInput, evaluate
 from lakehouse.checks.specs import stash
 from lakehouse.contracts.model import Layer, TableContract, WriteMode
 from lakehouse.contracts.tables import contract_for
+from lakehouse.faults import point
+from lakehouse.io.arrow_store import audit_branch_name
 from lakehouse.io.glue import catalog_metadata
 from lakehouse.io.metadata import info_metadata, write_metadata
 from lakehouse.io.store_resource import TableStoreResource
@@ -47,6 +49,8 @@ class LakehouseIOManager(ConfigurableIOManager):
     store: ResourceDependency[TableStoreResource]
     # Silver and Gold writes go to an audit branch; main moves to it only if no blocking check fails.
     write_audit_publish: bool = True
+    # Each write gets a branch of its own named <audit_branch>-<start time>-<run id>-<random>, so
+    # concurrent writers never share one (arrow_store.audit_branch_name).
     audit_branch: str = "audit"
     # Share of a batch's records that may be rejected before a Silver write is refused.
     reject_rate_limit: float = 0.05
@@ -67,12 +71,15 @@ class LakehouseIOManager(ConfigurableIOManager):
             context.add_output_metadata({**info_metadata(contract, before), **catalog_metadata(store, contract), "committed": False})
             return
         audited = self.write_audit_publish and iceberg
-        branch = self.audit_branch if audited else None
+        asset = context.asset_key.to_user_string()
+        branch = audit_branch_name(self.audit_branch, context.run_id) if audited else None
         base = store.start_audit(contract, branch) if audited else None
+        if audited and contract.layer is Layer.silver:
+            point("silver.start_audit", asset)
         keys = list(context.asset_partition_keys) if context.has_asset_partitions else []
         stamp = CommitStamp(
             run_id=context.run_id,
-            asset_key=context.asset_key.to_user_string(),
+            asset_key=asset,
             partition_key=(keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]}") if keys else None,
             code_version=(context.definition_metadata or {}).get(CODE_VERSION_KEY),
             # With an audit, watermarks are set when main is published, never before.
@@ -98,7 +105,12 @@ class LakehouseIOManager(ConfigurableIOManager):
                         metadata["snapshot_id"] = str(before.snapshot_id)
                     metadata["dagster/row_count"] = before.row_count
                 else:
-                    store.publish(contract, branch, properties, base=base)
+                    layer = contract.layer.value
+                    point(f"{layer}.before_publish", asset)
+                    # Main moves only to the snapshot this write produced, and only from the base it
+                    # audited against; the branch is then removed.
+                    store.publish(contract, branch, properties, base=base, head=result.snapshot_id)
+                    point(f"{layer}.after_publish", asset)
         context.add_output_metadata(metadata)
 
     def _audit_input(self, store, contract: TableContract, written, before: int, after: int, branch: str | None, accounting: dict) -> AuditInput:

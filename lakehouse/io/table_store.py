@@ -111,12 +111,15 @@ class TableStore(ABC):
         self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None, branch: str | None = None
     ) -> WriteResult: ...
 
-    # Write-audit-publish: write to a branch, audit it, then move main to it.
+    # Write-audit-publish: write to a branch of the write's own, audit it, then move main to it.
     @abstractmethod
-    def start_audit(self, contract: TableContract, branch: str) -> int: ...
+    def start_audit(self, contract: TableContract, branch: str) -> int:
+        """Start ``branch`` (and its side tables' branches) at main; returns main's snapshot id, the base."""
 
     @abstractmethod
-    def publish(self, contract: TableContract, branch: str, table_properties: dict[str, str], base: int | None = None) -> int | None: ...
+    def publish(self, contract: TableContract, branch: str, table_properties: dict[str, str], *, base: int, head: int) -> int:
+        """Move main from ``base`` to ``head`` (the snapshot this write produced on ``branch``) with
+        ``table_properties`` and the side tables; refuses (CommitFailedException) if either moved."""
 
     @abstractmethod
     def column(self, contract: TableContract, column: str, branch: str | None = None) -> pa.Array: ...

@@ -179,10 +179,11 @@ def test_audit_branch_write_leaves_main_until_published(table_store):
     assert state(table_store.read(ORDERS)) == {"a": ("placed", 1)}
     assert sorted(table_store.key_matches(ORDERS, pa.array(["a", "b"]), branch="audit").to_pylist()) == ["a", "b"]
     assert table_store.key_matches(ORDERS, pa.array(["b"])).to_pylist() == []  # not on main
-    table_store.publish(ORDERS, "audit", {"lakehouse.applied.x": "[1]"}, base=main_before)
+    table_store.publish(ORDERS, "audit", {"lakehouse.applied.x": "[1]"}, base=main_before, head=result.snapshot_id)
     info = table_store.info(ORDERS)
     assert info.snapshot_id == result.snapshot_id and info.properties["lakehouse.applied.x"] == "[1]"
     assert state(table_store.read(ORDERS)) == {"a": ("paid", 2), "b": ("placed", 3)}
+    assert set(table_store.load_table(ORDERS).refs()) == {"main"}  # the published branch is removed
 
 
 def test_publish_refuses_when_main_moved_meanwhile(table_store):
@@ -190,11 +191,11 @@ def test_publish_refuses_when_main_moved_meanwhile(table_store):
 
     table_store.merge(ORDERS, batch(event("a", 1)), STAMP)
     base = table_store.start_audit(ORDERS, "audit")
-    table_store.merge(ORDERS, batch(event("b", 2)), STAMP, branch="audit")
+    head = table_store.merge(ORDERS, batch(event("b", 2)), STAMP, branch="audit").snapshot_id
     table_store.merge(ORDERS, batch(event("c", 3)), STAMP)  # another writer commits to main
     moved = table_store.info(ORDERS).snapshot_id
     with pytest.raises(CommitFailedException, match="main moved from snapshot"):
-        table_store.publish(ORDERS, "audit", {}, base=base)
+        table_store.publish(ORDERS, "audit", {}, base=base, head=head)
     assert table_store.info(ORDERS).snapshot_id == moved
     assert state(table_store.read(ORDERS)) == {"a": ("placed", 1), "c": ("placed", 3)}
 
