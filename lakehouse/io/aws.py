@@ -238,8 +238,15 @@ _ARROW_S3_ERROR = re.compile(r"AWS Error (?P<code>[A-Z_]+)(?: \(HTTP status (?P<
 def s3_errors(uri: str, purpose: str, variable: str, aws: AwsConfig | None = None) -> Iterator[None]:
     """Turn Arrow's S3 errors on ``uri`` (missing bucket, access denied, wrong region, no
     credentials) into an AwsSetupError that says what to do; other errors pass unchanged."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         yield
+    except (ClientError, BotoCoreError) as exc:  # boto3 calls (conditional PUTs of Bronze files)
+        if not uri.startswith("s3://"):
+            raise
+        req = Requirement("bucket", split_s3_uri(uri)[0], purpose, variable)
+        raise AwsSetupError(f"{explain(exc, req, aws or AwsConfig(None))} (while accessing {uri}; see {DOCS})") from exc
     except OSError as exc:
         match = _ARROW_S3_ERROR.search(str(exc))
         if not uri.startswith("s3://") or match is None:
