@@ -33,6 +33,10 @@ class Transformation:
     # For a target fed from Bronze: counts the records of the new Bronze input and how many of them
     # are invalid, e.g. lambda orders_raw: {"read": ..., "rejected": ...}. Feeds record accounting.
     accounting: Callable | None = None
+    # Tables whose write must publish first, in the same run: a quarantine table follows its Silver
+    # table, so a blocked Silver audit publishes none of the batch anywhere (Dagster skips what
+    # depends on an asset whose blocking check failed).
+    after: tuple[TableContract, ...] = ()
 
     @property
     def key(self) -> str:
@@ -48,6 +52,7 @@ def transformation(
     sources: dict[str, TableContract],
     partition_source: tuple[str, str] | None = None,
     accounting: Callable | None = None,
+    after: tuple[TableContract, ...] = (),
 ) -> Callable[[Callable], Transformation]:
     """Declare ``fn`` as the transformation that produces ``target`` from ``sources``.
 
@@ -65,7 +70,8 @@ def transformation(
             sources[name].column(column)
         digest = _code_version(fn, target, sources)
         t = Transformation(
-            target=target, sources=dict(sources), fn=fn, code_version=digest, partition_source=partition_source, accounting=accounting
+            target=target, sources=dict(sources), fn=fn, code_version=digest, partition_source=partition_source, accounting=accounting,
+            after=tuple(after),
         )
         if t.key in _REGISTRY and _REGISTRY[t.key].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"two transformations produce {t.key}")
@@ -119,7 +125,7 @@ def transformation_asset(t: Transformation, partitions_def: dg.PartitionsDefinit
 
     @dg.asset(
         key=t.target.asset_key,
-        deps=[s.asset_key for s in t.sources.values()],
+        deps=[s.asset_key for s in (*t.sources.values(), *t.after)],
         description=t.target.description,
         metadata=table_metadata(t.target, t.code_version),
         code_version=t.code_version,

@@ -49,7 +49,7 @@ def test_append_registers_the_table_and_each_new_day_once(store, moto):
     )
     assert set(_partitions(glue, store)) == {"2026-01-01", "2026-01-02"}
     assert store.read(t.ORDERS_RAW).num_rows == 4
-    assert store.ingested_sources(t.ORDERS_RAW, days={day1}) == {f"orders/dt=2026-01-01/{n}.jsonl" for n in "abc"}
+    assert store.ingested_sources(t.ORDERS_RAW, days={day1}) == {f"dt=2026-01-01/{n}.jsonl" for n in "abc"}
 
 
 def test_an_empty_batch_registers_and_writes_nothing(store, moto):

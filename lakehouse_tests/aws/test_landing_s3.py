@@ -71,10 +71,13 @@ def test_a_large_landing_file_is_streamed_not_read_whole(aws_env, moto):
 
 def test_the_landing_sensor_requests_runs_for_s3_files(landed):
     resources = resources_for(load_settings())
-    context = dg.build_sensor_context(resources={"landing": resources["landing"], "store": resources["store"]}, instance=dg.DagsterInstance.ephemeral())
+    context = dg.build_sensor_context(
+        resources={"landing": resources["landing"], "store": resources["store"], "partitions": resources["partitions"]},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
     result = landing_sensor(context)
     assert [r.job_name for r in result.run_requests] == [INGEST_JOB]
     (request,) = result.run_requests
     assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == ("2026-01-01", "2026-01-02")
     local_dir, _ = landed
-    assert set(json.loads(result.cursor)) == {p.relative_to(local_dir).as_posix() for p in local_dir.rglob("*") if p.is_file()}
+    assert set(json.loads(result.cursor)["requested"]) == {p.relative_to(local_dir).as_posix() for p in local_dir.rglob("*") if p.is_file()}

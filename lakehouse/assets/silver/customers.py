@@ -36,7 +36,7 @@ def customers(customers_raw: DataFrame) -> DataFrame:
     return latest.select("customer_id", "name", "email", "country", "updated_at", "_source_file", "_ingested_at", "_batch_id")
 
 
-@transformation(target=CUSTOMERS_REJECTS, sources={"customers_raw": CUSTOMERS_RAW})
+@transformation(target=CUSTOMERS_REJECTS, sources={"customers_raw": CUSTOMERS_RAW}, after=(CUSTOMERS,))
 def customers_rejects(customers_raw: DataFrame) -> DataFrame:
     """Every invalid customer record, with the first rule it broke."""
     return rejects(validate_customers(customers_raw))

@@ -81,7 +81,7 @@ def orders(orders_raw: DataFrame) -> DataFrame:
     return latest_per_key(events, "order_id", F.col("lsn").desc(), *delivery_order_desc()).drop("_line_number")
 
 
-@transformation(target=ORDERS_REJECTS, sources={"orders_raw": ORDERS_RAW})
+@transformation(target=ORDERS_REJECTS, sources={"orders_raw": ORDERS_RAW}, after=(ORDERS,))
 def orders_rejects(orders_raw: DataFrame) -> DataFrame:
     """Every invalid order record, with the first rule it broke."""
     return rejects(parse_order_events(orders_raw))
