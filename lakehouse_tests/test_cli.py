@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -358,3 +359,111 @@ def test_lakehouse_home_is_a_file(tmp_path, command):
     assert "LAKEHOUSE_HOME" in proc.stderr, _explain(proc)
     assert "Traceback" not in proc.stderr, _explain(proc)
     assert not_a_dir.read_text() == "oops"
+
+
+# ---- one refresh at a time; a killed refresh frees its runs --------------------------------
+
+
+def _store(home: Path):
+    from lakehouse.environment import resources_for
+    from lakehouse.settings import Settings
+
+    return resources_for(Settings(home=home))["store"].get_store()
+
+
+def _land(env: dict[str, str], cwd: Path) -> None:
+    land = _run([*_cli(), "land-sample", "--days", "2", "--orders-per-day", "50"], env, cwd, LAND_TIMEOUT)
+    assert land.returncode == 0, _explain(land)
+
+
+@pytest.mark.slow
+def test_two_refreshes_on_a_new_home_run_one_after_the_other(tmp_path):
+    from lakehouse_tests.compare import assert_matches
+
+    home, dagster_home = tmp_path / "lakehouse", tmp_path / "new_dagster_home"  # neither exists yet
+    env = _env(home, dagster_home)
+    _land(env, tmp_path)
+    refresh = [sys.executable, "-m", "lakehouse.cli", "refresh"]
+    procs = [subprocess.Popen(refresh, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=REFRESH_TIMEOUT) for p in procs]
+    done = [subprocess.CompletedProcess(p.args, p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
+    for proc in done:
+        assert proc.returncode == 0, _explain(proc)
+        for problem in ("Traceback", "CommitFailedException", "already exists"):
+            assert problem not in proc.stderr, _explain(proc)
+    waited = [(proc, other) for proc, other in ((done[0], procs[1]), (done[1], procs[0])) if "waiting for the refresh" in proc.stderr]
+    assert len(waited) == 1, "exactly one refresh should have waited for the other"
+    proc, other = waited[0]
+    assert f"waiting for the refresh running as pid {other.pid} since " in proc.stderr, _explain(proc)
+    assert_matches(_store(home), expected_state(home / "landing"))
+
+
+def test_a_refresh_gives_up_with_exit_3_while_another_holds_the_lock(tmp_path):
+    from lakehouse.automation.lock import refresh_lock
+
+    home, dagster_home = tmp_path / "lakehouse", tmp_path / "dh"
+    env = _env(home, dagster_home)
+    with refresh_lock(home, wait=0, on_wait=print):
+        for wait in ("0", "1"):
+            started = time.monotonic()
+            proc = _run([sys.executable, "-m", "lakehouse.cli", "refresh", "--wait", wait], env, tmp_path, TABLES_TIMEOUT)
+            assert proc.returncode == 3, _explain(proc)
+            assert time.monotonic() - started >= float(wait)
+            assert "Traceback" not in proc.stderr, _explain(proc)
+            last = proc.stderr.strip().splitlines()[-1]
+            assert last.startswith("lakehouse: ") and f"pid {os.getpid()}" in last and "--wait" in last, _explain(proc)
+            assert len(proc.stderr.strip().splitlines()) == (1 if wait == "0" else 2), _explain(proc)
+    # The lock is taken before the Dagster instance is opened: the deferred refreshes never touched it.
+    assert not dagster_home.exists()
+
+
+def test_refresh_wait_is_documented_and_checked(tmp_path):
+    help_text = _run([sys.executable, "-m", "lakehouse.cli", "refresh", "--help"], dict(os.environ), tmp_path, TABLES_TIMEOUT)
+    assert help_text.returncode == 0 and "--wait" in help_text.stdout and "default" in help_text.stdout, _explain(help_text)
+    bad = _run([sys.executable, "-m", "lakehouse.cli", "refresh", "--wait", "-1"], dict(os.environ), tmp_path, TABLES_TIMEOUT)
+    assert bad.returncode == 2 and "--wait" in bad.stderr and "Traceback" not in bad.stderr, _explain(bad)
+
+
+@pytest.mark.slow
+def test_a_killed_refresh_does_not_leave_its_run_started(tmp_path):
+    import shutil
+    import signal
+
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    from lakehouse_tests.compare import assert_matches
+
+    home, dagster_home = tmp_path / "lakehouse", tmp_path / "dh"
+    env = _env(home, dagster_home)
+    _land(env, tmp_path)
+    dagster_home.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "lakehouse" / "dagster_instance.yaml", dagster_home / "dagster.yaml")
+    instance = DagsterInstance.from_config(str(dagster_home))  # created here, so the refresh only opens it
+    try:
+        log = tmp_path / "killed-refresh.log"
+        first = subprocess.Popen(
+            [sys.executable, "-m", "lakehouse.cli", "refresh"], env=env, cwd=tmp_path, stdout=log.open("w"),
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + REFRESH_TIMEOUT
+        started = []
+        while not started and first.poll() is None and time.monotonic() < deadline:
+            started = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED]))
+            time.sleep(0.2)
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)  # kill -9, its JVM included
+            first.wait(timeout=30)
+        assert len(started) == 1, f"the refresh never started a run (exit {first.returncode}):\n{log.read_text()[-5000:]}"
+        killed = started[0]
+        assert instance.get_run_by_id(killed.run_id).status == DagsterRunStatus.STARTED
+
+        again = _run([sys.executable, "-m", "lakehouse.cli", "refresh"], env, tmp_path, REFRESH_TIMEOUT)
+        assert again.returncode == 0, _explain(again)
+        reaped = [line for line in again.stderr.splitlines() if killed.run_id in line]
+        assert len(reaped) == 1 and f"pid {first.pid}" in reaped[0], _explain(again)
+        assert instance.get_run_by_id(killed.run_id).status == DagsterRunStatus.FAILURE
+        active = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]))
+        assert not active, f"runs still active: {[r.run_id for r in active]}"
+        assert_matches(_store(home), expected_state(home / "landing"))
+    finally:
+        instance.dispose()

@@ -1,10 +1,11 @@
 """Runs whose process is gone: found by the host and pid in their tags, and marked failed.
 
 `lakehouse refresh` executes its runs in its own process. Killed (kill -9, out of memory), it leaves
-them STARTED for ever, and a STARTED ingest run holds the run
-queue's only ingest slot (dagster.yaml), so every sensor and schedule run would stay QUEUED. Dagster's
-run monitoring cannot see these: the daemon did not launch them, and the default run launcher
-cannot check a run's process anyway.
+them STARTED for ever, and a STARTED ingest run holds the run queue's only ingest slot (dagster.yaml),
+so every sensor and schedule run would stay QUEUED. Dagster's run monitoring cannot tell: the default
+run launcher cannot check a run's process, and these runs were never launched through it.
+
+The landing sensor calls ``fail_dead_runs`` on every tick, `lakehouse refresh` before it starts.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The real daemon and webserver: files land, the sensors' runs succeed, the UI's API shows them.
+"""The real daemon and webserver: files land, the sensors' runs succeed, the UI's API shows them;
+a run left STARTED by a killed process does not keep the sensors' runs queued.
 
 Bounded: the daemon and webserver are stopped after at most DEADLINE seconds; all traffic is to
 127.0.0.1.
@@ -62,6 +63,7 @@ def _wait_for(predicate, deadline: float, what: str, logs: list[Path]):
     pytest.fail(f"timed out waiting for {what}\n{tails}")
 
 
+@pytest.mark.slow
 def test_sensors_under_the_daemon_keep_the_tables_up_to_date(tmp_path):
     home, dagster_home = tmp_path / "lakehouse", tmp_path / "daemon_home"
     dagster_home.mkdir()
@@ -114,3 +116,36 @@ def test_sensors_under_the_daemon_keep_the_tables_up_to_date(tmp_path):
         _stop(daemon)
         if web is not None:
             _stop(web)
+
+
+@pytest.mark.slow
+def test_a_run_left_started_by_a_killed_process_does_not_block_the_ingest_queue(tmp_path):
+    """The dead run holds the only ingest slot (dagster.yaml); the landing sensor reaps it
+    (lakehouse.automation.runs.fail_dead_runs), so the run it requests is dequeued and succeeds."""
+    from lakehouse_tests.automation.test_runs import kill_a_started_run
+
+    home, dagster_home = tmp_path / "lakehouse", tmp_path / "daemon_home"
+    dagster_home.mkdir()
+    shutil.copy(PROJECT / "lakehouse" / "dagster_instance.yaml", dagster_home / "dagster.yaml")
+    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "DAGSTER_HOME": str(dagster_home)}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    DagsterInstance.from_config(str(dagster_home)).dispose()  # storage created before two processes open it
+    dead = kill_a_started_run(dagster_home)
+    land_sample(home / "landing", seed=5, days=1, orders_per_day=10)
+    deadline = time.monotonic() + DEADLINE
+    daemon_log = tmp_path / "daemon.log"
+    daemon = _start([str(BIN / "dagster-daemon"), "run", "-m", "lakehouse.definitions"], env, daemon_log)
+    try:
+        with DagsterInstance.from_config(str(dagster_home)) as instance:
+            assert instance.get_run_by_id(dead).tags.get("lakehouse/pipeline") == "ingest"
+
+            def ingested():
+                bad = [r.run_id for r in instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.FAILURE])) if r.run_id != dead]
+                assert not bad, f"a run failed: {bad}\n" + daemon_log.read_text()[-3000:]
+                return instance.get_runs(filters=RunsFilter(job_name="ingest", statuses=[DagsterRunStatus.SUCCESS]))
+
+            ingest = _wait_for(ingested, deadline, "the landing sensor's ingest run past the dead run", [daemon_log])
+            assert ingest[0].tags.get("dagster/sensor_name") == "landing_sensor"
+            assert instance.get_run_by_id(dead).status == DagsterRunStatus.FAILURE
+    finally:
+        _stop(daemon)
