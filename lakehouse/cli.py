@@ -203,9 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"lakehouse: {exc}", file=sys.stderr)
         return 2
+    from lakehouse.io.bronze_files import LegacyBronzeError
+    from lakehouse.io.watermarks import LegacyWatermarkError
+
     try:
         return args.run(args, settings)
-    except SettingsError as exc:
+    except (SettingsError, LegacyBronzeError, LegacyWatermarkError) as exc:
         print(f"lakehouse: {exc}", file=sys.stderr)
         return 2
 

@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from lakehouse.automation.partitions import check_days, daily_partitions
-from lakehouse.automation.planning import INGEST_JOB, PIPELINE_TAG, PUBLISH_JOB, ingest_requests, new_landing_files, plan_gold, publish_requests
+from lakehouse.automation.planning import (
+    INGEST_JOB,
+    PIPELINE_TAG,
+    PUBLISH_JOB,
+    ingest_requests,
+    new_landing_files,
+    plan_gold,
+    publish_requests,
+    silver_behind,
+)
 from lakehouse.automation.runs import fail_dead_runs, process_tags
 from lakehouse.contracts.model import Layer
 from lakehouse.contracts.tables import ALL_TABLES
@@ -40,7 +49,10 @@ class RefreshResult:
 
     @property
     def success(self) -> bool:
-        return all(r.success for r in self.runs)
+        """Every run succeeded and no ERROR-severity check failed (blocking or not)."""
+        return all(r.success for r in self.runs) and not any(
+            not e.passed and e.severity is dg.AssetCheckSeverity.ERROR for r in self.runs for e in r.get_asset_check_evaluations()
+        )
 
 
 def refresh(
@@ -66,8 +78,10 @@ def refresh(
         resources["compute"].warm_up()
     outcome = RefreshResult()
     silver_only = [c.asset_key for c in ALL_TABLES if c.layer is Layer.silver]
-    # Silver runs even with nothing landed: it also applies Bronze batches an interrupted run left.
-    for request in ingest_requests(new) or [None]:
+    # With nothing landed, Silver still runs if it is behind Bronze (an interrupted run, a
+    # Bronze-only backfill); with nothing to do at all, no run is made.
+    catch_up = [None] if not new and silver_behind(resources["store"].get_store()) else []
+    for request in ingest_requests(new) or catch_up:
         # The Silver-only run is an ingest run too: the run queue must not start another beside it.
         tags = {**(request.tags if request else {PIPELINE_TAG: INGEST_JOB}), TRIGGER_TAG: trigger, **process}
         selection = None if request else silver_only

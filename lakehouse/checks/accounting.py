@@ -47,7 +47,10 @@ def accounting_check(silver: TableContract, bronze: TableContract, rejects: Tabl
         asset=silver.asset_key,
         name="records_accounted_for",
         additional_deps=[rejects.asset_key],
-        blocking=True,
+        # Evaluated after both tables published, from their metadata: there is nothing left to
+        # hold back in the run (its quarantine table runs after the Silver table and before this
+        # check, so blocking would make a cycle). An ERROR failure still fails `lakehouse refresh`.
+        blocking=False,
         description=f"every {bronze.qualified_name} record is in {silver.qualified_name} (applied or superseded) or in {rejects.qualified_name}",
     )
     def _check(store: TableStoreResource) -> dg.AssetCheckResult:

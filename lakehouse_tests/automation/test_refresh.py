@@ -21,7 +21,7 @@ def test_spark_is_warmed_up_only_when_files_landed(settings, monkeypatch):
     monkeypatch.setattr(refresh_module.dg, "execute_job", lambda *a, **kw: runs.append(kw) or SimpleNamespace(success=False))
 
     refresh_module.refresh(settings, dg.DagsterInstance.ephemeral())
-    assert runs and not warmed  # nothing landed: the no-op run needs no JVM
+    assert runs == [] and not warmed  # nothing landed, Silver not behind: no run, no JVM
 
     land_sample(settings.home / "landing", days=1, orders_per_day=5)
     refresh_module.refresh(settings, dg.DagsterInstance.ephemeral())
@@ -38,6 +38,7 @@ def test_runs_carry_this_process_and_dead_runs_are_reaped_first(settings, monkey
     runs, lines = [], []
     monkeypatch.setattr(refresh_module.dg, "execute_job", lambda *a, **kw: runs.append(kw) or SimpleNamespace(success=False))
 
+    land_sample(settings.home / "landing", days=1, orders_per_day=5)
     refresh_module.refresh(settings, instance, log=lines.append)
     assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
     assert len(lines) == 1 and dead.run_id in lines[0]
