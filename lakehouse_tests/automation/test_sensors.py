@@ -68,7 +68,7 @@ def test_landing_sensor_cursor_advances_only_with_a_request(env):
 
 def test_landing_sensor_drops_ingested_files_from_its_cursor(env):
     settings, resources = env
-    path = land(settings, "orders", "2026-01-01", "a.jsonl", '{"x": 1}\n')
+    land(settings, "orders", "2026-01-01", "a.jsonl", '{"x": 1}\n')
     requested = evaluate(resources)
     orders_raw = next(a for a in all_assets() if a.key == ORDERS_RAW.asset_key)
     assert dg.materialize([orders_raw], partition_key="2026-01-01", resources=resources_for(settings)).success
