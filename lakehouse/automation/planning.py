@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import dagster as dg
 import pyarrow as pa
 
-from lakehouse.automation.partitions import PartitionRangeError, check_days, contiguous_ranges
+from lakehouse.automation.partitions import START_SETTING, PartitionRangeError, check_days, contiguous_ranges
 from lakehouse.contracts.tables import (
     CUSTOMER_SUMMARY,
     CUSTOMERS,
@@ -87,6 +87,22 @@ def in_partitions(files: list[LandingFile], partitions, log) -> list[LandingFile
             continue
         kept.append(file)
     return kept
+
+
+def split_by_partitions(days: list[dt.date], partitions: dg.DailyPartitionsDefinition) -> tuple[list[dt.date], list[dt.date]]:
+    """(days that have a partition, days that do not): a day outside the partitions is reported,
+    and never holds back the others."""
+    inside = [d for d in days if partitions.has_partition_key(d.isoformat())]
+    return inside, [d for d in days if d not in set(inside)]
+
+
+def outside_message(days: list[dt.date], partitions: dg.DailyPartitionsDefinition) -> str:
+    shown = ", ".join(d.isoformat() for d in days[:3]) + (f" and {len(days) - 3} more" if len(days) > 3 else "")
+    return (
+        f"gold/daily_sales: report date(s) {shown} changed in Silver but have no partition "
+        f"(partitions run from {START_SETTING}={partitions.start.date()} to today): not built. Lower the setting "
+        "to build earlier days; a date in the future points at the data's clocks"
+    )
 
 
 def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:

@@ -5,6 +5,7 @@ Every step is a Dagster run in the given instance, so it shows in the UI like a 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from lakehouse.automation.planning import (
     PUBLISH_JOB,
     ingest_requests,
     new_landing_files,
+    outside_message,
     plan_gold,
     publish_requests,
     silver_behind,
+    split_by_partitions,
 )
 from lakehouse.automation.runs import fail_dead_runs, process_tags
 from lakehouse.contracts.model import Layer
@@ -89,8 +92,10 @@ def refresh(
     if not outcome.success:
         return outcome
     plan = plan_gold(resources["store"].get_store())
-    check_days(plan.report_dates, partitions, "report date")
-    for request in publish_requests(plan):
+    inside, outside = split_by_partitions(plan.report_dates, partitions)
+    if outside:
+        log(outside_message(outside, partitions))
+    for request in publish_requests(dataclasses.replace(plan, report_dates=inside)):
         outcome.runs.append(
             dg.execute_job(
                 _job(PUBLISH_JOB, settings),

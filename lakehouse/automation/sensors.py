@@ -1,5 +1,6 @@
 """Sensors: new landing files start an ingest run; Silver changes start Gold runs for the changed days."""
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -12,10 +13,12 @@ from lakehouse.automation.planning import (
     in_partitions,
     ingest_requests,
     new_landing_files,
+    outside_message,
     plan_gold,
     publish_requests,
     silver_behind,
     silver_catch_up_request,
+    split_by_partitions,
 )
 from lakehouse.automation.runs import fail_dead_runs
 from lakehouse.io.store_resource import TableStoreResource
@@ -70,11 +73,15 @@ def _day(relative_path: str) -> dt.date:
 
 
 @dg.sensor(job_name=PUBLISH_JOB, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
-def gold_sensor(context: dg.SensorEvaluationContext, store: TableStoreResource):
+def gold_sensor(context: dg.SensorEvaluationContext, store: TableStoreResource, partitions: PartitionsResource):
     """Requests publish runs for exactly the Gold days that Silver changed, read from the tables:
-    the run key names the Silver versions planned from, so one plan is requested once."""
+    the run key names the Silver versions planned from, so one plan is requested once. Days
+    without a partition are logged and left out."""
     plan = plan_gold(store.get_store())
-    requests = publish_requests(plan, run_key_prefix="gold")
+    inside, outside = split_by_partitions(plan.report_dates, partitions.definition())
+    if outside:
+        context.log.warning(outside_message(outside, partitions.definition()))
+    requests = publish_requests(dataclasses.replace(plan, report_dates=inside), run_key_prefix="gold")
     if not requests:
         return dg.SkipReason("Gold is rebuilt through the current Silver versions")
     return dg.SensorResult(run_requests=requests)

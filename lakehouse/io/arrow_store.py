@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import random
@@ -325,7 +326,8 @@ class ArrowTableStore(TableStore):
                     done = file_merge.rewrite(tx, table, ow, key, found, replaced, plan.upserts[key], fetch)
             if stamp.table_properties:
                 tx.set_properties(stamp.table_properties)
-            tx.commit_transaction()
+            with _conflicts_as_commit_failures():
+                tx.commit_transaction()
         except (CommitFailedException, ValidationException):
             if done is not None:
                 file_merge.discard(table, done.added)  # the commit did not land: its files are orphans
@@ -354,7 +356,8 @@ class ArrowTableStore(TableStore):
         try:
             with tx.update_snapshot(snapshot_properties=stamp.properties(), branch=branch or MAIN_BRANCH).overwrite() as ow:
                 written = file_merge.rewrite(tx, tomb_table, ow, key, found, replaced, rows[key], rows.take).added
-            tx.commit_transaction()
+            with _conflicts_as_commit_failures():
+                tx.commit_transaction()
         except (CommitFailedException, ValidationException):
             file_merge.discard(tomb_table, written)
             raise
@@ -381,7 +384,7 @@ class ArrowTableStore(TableStore):
             condition = reduce(And, terms) if len(terms) > 1 else terms[0]
         if branch:
             _at_branch(table, branch)  # the branch must still exist: a commit would start a missing one empty
-        with self._storage_errors(contract), table.transaction() as tx:
+        with self._storage_errors(contract), _conflicts_as_commit_failures(), table.transaction() as tx:
             tx.overwrite(data, overwrite_filter=condition, snapshot_properties=stamp.properties(), branch=branch or MAIN_BRANCH)
             if stamp.table_properties:
                 tx.set_properties(stamp.table_properties)
@@ -695,6 +698,19 @@ def _commit_refs(table: Table, updates: list[TableUpdate], requirements: list[Ta
             for requirement in asserted:
                 requirement.validate(table.metadata)
             time.sleep(_backoff(attempt))
+
+
+@contextlib.contextmanager
+def _conflicts_as_commit_failures():
+    """A commit to a branch asserts only that branch's ref. When another writer committed a
+    snapshot of the table on another branch meanwhile, pyiceberg finds this commit's sequence
+    number taken and raises ValueError: the same conflict as a moved ref, so the same retry."""
+    try:
+        yield
+    except ValueError as exc:
+        if str(exc).startswith(("Cannot add snapshot with sequence number", "Snapshot with id")):
+            raise CommitFailedException(f"another writer committed to the table meanwhile ({exc})") from exc
+        raise
 
 
 MERGE_ATTEMPTS = 5  # plans of one merge before a run of concurrent commits is reported as a failure

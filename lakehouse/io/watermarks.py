@@ -158,11 +158,15 @@ def is_stale(history: Iterable[SnapshotChange], built: BuiltFrom) -> bool:
     return any(c.seq > built.through and (c.days is ALL_DAYS or c.days) for c in history)
 
 
-def rebuilt(built: BuiltFrom, days: Iterable[dt.date] | None, source_seq: int, history: Iterable[SnapshotChange]) -> BuiltFrom:
+def rebuilt(
+    built: BuiltFrom, days: Iterable[dt.date] | None, source_seq: int, history: Iterable[SnapshotChange], buildable=None
+) -> BuiltFrom:
     """``built`` after rebuilding ``days`` (None: the whole table) from Silver as of ``source_seq``.
 
     ``through`` then moves up to the newest sequence number whose changes are all rebuilt, and the
-    days it covers leave ``days``: the property keeps only what is ahead of the low-water mark."""
+    days it covers leave ``days``: the property keeps only what is ahead of the low-water mark.
+    A day ``buildable`` refuses (no partition for it) does not hold ``through`` back: one record
+    dated outside the partitions must not keep every later change pending."""
     if days is None:
         return BuiltFrom(max(built.through, source_seq))
     per_day = dict(built.days)
@@ -170,7 +174,8 @@ def rebuilt(built: BuiltFrom, days: Iterable[dt.date] | None, source_seq: int, h
         per_day[day] = max(per_day.get(day, 0), source_seq)
     through = built.through
     for change in sorted((c for c in history if built.through < c.seq <= source_seq), key=lambda c: c.seq):
-        if change.days is ALL_DAYS or any(max(through, per_day.get(d, 0)) < change.seq for d in change.days):
+        pending = [d for d in (change.days or ()) if buildable is None or buildable(d)]
+        if change.days is ALL_DAYS or any(max(through, per_day.get(d, 0)) < change.seq for d in pending):
             break
         through = change.seq
     if through < source_seq and not any(c.seq > through and c.seq <= source_seq for c in history):
@@ -184,7 +189,9 @@ def source_changes(store, source, after: int, column: str | None = None) -> list
     return [SnapshotChange.from_summary(seq, summary, column) for seq, summary in store.history(source, after)]
 
 
-def built_from_properties(target_properties: Mapping[str, str], store, sources, days, partition_source=None) -> dict[str, str]:
+def built_from_properties(
+    target_properties: Mapping[str, str], store, sources, days, partition_source=None, buildable=None
+) -> dict[str, str]:
     """Gold lineage to commit with a rebuild of ``days`` (None: the whole table) from ``sources``:
     how far the target is rebuilt from each once the write lands. Read before the sources are, so
     a change made while the rebuild reads is only rebuilt again, never missed.
@@ -197,5 +204,6 @@ def built_from_properties(target_properties: Mapping[str, str], store, sources, 
         built = BuiltFrom.parse(target_properties, source.qualified_name)
         seq = store.current_seq(source)
         scope = days if column else None
-        props.update(rebuilt(built, scope, seq, source_changes(store, source, built.through, column)).property(source.qualified_name))
+        changes = source_changes(store, source, built.through, column)
+        props.update(rebuilt(built, scope, seq, changes, buildable).property(source.qualified_name))
     return props

@@ -91,7 +91,9 @@ def gold_lineage(context: dg.AssetExecutionContext, t: Transformation, store: Ta
         first, last = dt.date.fromisoformat(window.start), dt.date.fromisoformat(window.end)
         days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
         partition_source = (t.sources[t.partition_source[0]], t.partition_source[1])
-    return built_from_properties(store.info(t.target).properties, store, silver, days, partition_source)
+    partitions = context.assets_def.partitions_def
+    buildable = (lambda day: partitions.has_partition_key(day.isoformat())) if partitions is not None else None
+    return built_from_properties(store.info(t.target).properties, store, silver, days, partition_source, buildable)
 
 
 class SparkCompute(dg.ConfigurableResource):

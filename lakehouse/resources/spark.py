@@ -18,6 +18,13 @@ LOCAL_SPARK_CONFIG = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
+    # Parquet files here are written by Arrow and Iceberg in the proleptic Gregorian calendar:
+    # read and write dates before 1582 as they are, not rebased to Spark 2's hybrid calendar
+    # (else a contract-valid 0001-01-01 fails every read).
+    "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
     # A ceiling, not a reservation: the whole Silver output is collected to Arrow for the merge.
     "spark.driver.memory": "4g",
     "spark.driver.maxResultSize": "3g",

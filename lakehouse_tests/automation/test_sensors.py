@@ -190,10 +190,10 @@ def test_gold_sensor_requests_once_per_silver_version(env):
     settings, resources = env
     store = resources["store"].get_store()
     _merge_orders(store, ("a", 1, J3))
-    first = gold_sensor(dg.build_sensor_context(resources={"store": resources["store"]}))
+    first = gold_sensor(dg.build_sensor_context(resources={"store": resources["store"], "partitions": resources["partitions"]}))
     assert [r.tags["dagster/asset_partition_range_start"] for r in first.run_requests] == ["2026-01-03"]
-    again = gold_sensor(dg.build_sensor_context(resources={"store": resources["store"]}))
+    again = gold_sensor(dg.build_sensor_context(resources={"store": resources["store"], "partitions": resources["partitions"]}))
     assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]  # Dagster skips a known run key
     _merge_orders(store, ("a", 2, J3))
-    third = gold_sensor(dg.build_sensor_context(resources={"store": resources["store"]}))
+    third = gold_sensor(dg.build_sensor_context(resources={"store": resources["store"], "partitions": resources["partitions"]}))
     assert third.run_requests[0].run_key != first.run_requests[0].run_key

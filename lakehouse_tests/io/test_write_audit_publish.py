@@ -329,3 +329,26 @@ def test_a_blocked_write_keeps_its_branch_and_reaches_no_publish_point(materiali
     assert meta["audit_branch"] in store.load_table(ORDERS).refs() and meta["audit_branch"] in store.load_table(ORDERS, "__tombstones").refs()
     assert store.read(ORDERS).num_rows == 0 and WATERMARK not in store.info(ORDERS).properties
     assert store.load_table(ORDERS, "__tombstones").scan().to_arrow().num_rows == 0
+
+
+def test_a_branch_write_retries_when_another_writer_committed_on_main_meanwhile(tmp_path, monkeypatch):
+    """pyiceberg reports this conflict as a ValueError (sequence number taken): it is retried."""
+    home = tmp_path / "store"
+    writer, other = make_store(home), make_store(home)
+    writer.merge(ORDERS, batch(event("a", 1)), stamp("r0"))
+    writer.start_audit(ORDERS, "audit-w")
+    rewrite = arrow_store.file_merge.rewrite
+    interfered = []
+
+    def rewrite_after_another_commit(*args, **kwargs):
+        if not interfered:
+            interfered.append(True)
+            other.merge(ORDERS, batch(event("b", 1)), stamp("r1"))  # on main, while w plans on its branch
+        return rewrite(*args, **kwargs)
+
+    monkeypatch.setattr(arrow_store.file_merge, "rewrite", rewrite_after_another_commit)
+    result = writer.merge(ORDERS, batch(event("c", 1)), stamp("r2"), branch="audit-w")
+    assert result.counts["inserted"] == 1 and interfered
+    table = writer.load_table(ORDERS)
+    on_branch = table.scan(snapshot_id=table.snapshot_by_name("audit-w").snapshot_id).to_arrow()
+    assert sorted(state(on_branch)) == ["a", "c"] and sorted(state(table.scan().to_arrow())) == ["a", "b"]
