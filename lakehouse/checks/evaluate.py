@@ -18,6 +18,9 @@ from lakehouse.contracts.expectations import Expectation, Severity
 from lakehouse.contracts.model import TableContract
 
 SAMPLE_SIZE = 5
+# The setting behind a reject_rate expectation without its own max_rate (Settings.reject_rate_limit).
+REJECT_RATE_SETTING = "LAKEHOUSE_REJECT_RATE_LIMIT"
+REJECT_FILES_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class AuditInput:
     records_read: int | None = None  # records the transformation read (Bronze increment)
     records_rejected: int | None = None
     reject_rate_limit: float = 0.05  # for reject_rate expectations without their own max_rate
+    # The batch's files with the most rejected records, (file, rejects), most first: called only
+    # when a reject-rate check fails, so its cost (validating the batch again) is paid only then.
+    reject_files: Callable[[], list[tuple[str, int]] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,16 +136,42 @@ def _evaluate_one(contract: TableContract, e: Expectation, audit: AuditInput) ->
             meta.update(newest=newest.isoformat(), age_hours=round(age, 1), threshold=e.max_age_hours)
             failing = int(age > e.max_age_hours)
     elif e.kind == "reject_rate":
-        limit = e.max_rate if e.max_rate is not None else audit.reject_rate_limit
-        meta["threshold"] = limit
-        if audit.records_read:
-            rate = (audit.records_rejected or 0) / audit.records_read
-            meta.update(records_read=audit.records_read, records_rejected=audit.records_rejected or 0, rate=round(rate, 4))
-            failing = int(rate > limit)
+        failing, description = _reject_rate(e, audit, meta)
+        meta["failing_count"] = failing
+        return CheckOutcome(e.check_name, failing == 0, e.severity, description, meta)
     meta["failing_count"] = failing
     if sample:
         meta["failing_sample"] = sample
     return CheckOutcome(e.check_name, failing == 0, e.severity, describe(e), meta)
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def _reject_rate(e: Expectation, audit: AuditInput, meta: dict) -> tuple[int, str]:
+    """(1 if the rate is over the limit else 0, a description giving the rate, the limit, where the
+    limit is set and, when over it, the files with the most rejects)."""
+    configured = e.max_rate is None
+    limit = audit.reject_rate_limit if configured else e.max_rate
+    meta["threshold"] = limit
+    if configured:
+        meta["limit_setting"] = REJECT_RATE_SETTING
+    if not audit.records_read:
+        return 0, f"{describe(e)}: no records read"
+    rejected = audit.records_rejected or 0
+    rate = rejected / audit.records_read
+    meta.update(records_read=audit.records_read, records_rejected=rejected, rate=round(rate, 4))
+    where = f"{REJECT_RATE_SETTING}={limit:g}" if configured else "the table contract's own limit"
+    measured = f"{rejected} of {audit.records_read} records rejected ({_percent(rate)})"
+    if rate <= limit:
+        return 0, f"{describe(e)}: {measured}, limit {_percent(limit)} ({where})"
+    description = f"{describe(e)}: {measured}, over the limit of {_percent(limit)} ({where})"
+    files = (audit.reject_files() or [])[:REJECT_FILES_SHOWN] if audit.reject_files is not None else []
+    if files:
+        meta["top_reject_files"] = [{"file": name, "rejects": count} for name, count in files]
+        description += "; most rejects in " + ", ".join(f"{name} ({count})" for name, count in files)
+    return 1, description
 
 
 def _duplicates(contract: TableContract, e: Expectation, audit: AuditInput) -> tuple[int, list]:

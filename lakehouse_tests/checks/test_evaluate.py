@@ -103,3 +103,57 @@ def test_expect_decorator_adds_a_row_rule_to_the_transformation():
 def test_a_broken_sql_expectation_fails_loudly(bad):
     with pytest.raises(Exception):
         outcomes(contract(sql(bad, name="broken")), rows({"id": "a"}))
+
+
+# ---- the reject-rate gate says what it measured, against what, and where to look ------------
+
+
+def test_a_failing_reject_rate_gives_rate_limit_setting_and_the_worst_files():
+    c = contract(reject_rate(None, Severity.error, name="limit"))
+    calls = []
+
+    def files():
+        calls.append(1)
+        return [("orders/dt=2026-01-02/b.jsonl", 6), ("orders/dt=2026-01-01/a.jsonl", 4), ("orders/dt=2026-01-01/c.jsonl", 1), ("orders/x.jsonl", 1)]
+
+    o = outcomes(c, rows(), records_read=200, records_rejected=12, reject_rate_limit=0.05, reject_files=files)["limit"]
+    assert not o.passed and o.blocks
+    assert calls == [1]
+    for part in ("12 of 200", "6%", "limit of 5%", "LAKEHOUSE_REJECT_RATE_LIMIT", "orders/dt=2026-01-02/b.jsonl (6)", "orders/dt=2026-01-01/a.jsonl (4)"):
+        assert part in o.description, (part, o.description)
+    assert "orders/x.jsonl" not in o.description  # at most three files
+    assert o.metadata["rate"] == 0.06 and o.metadata["threshold"] == 0.05
+    assert o.metadata["limit_setting"] == "LAKEHOUSE_REJECT_RATE_LIMIT"
+    assert o.metadata["top_reject_files"] == [
+        {"file": "orders/dt=2026-01-02/b.jsonl", "rejects": 6},
+        {"file": "orders/dt=2026-01-01/a.jsonl", "rejects": 4},
+        {"file": "orders/dt=2026-01-01/c.jsonl", "rejects": 1},
+    ]
+
+
+def test_a_passing_reject_rate_gives_its_rate_and_does_not_look_for_files():
+    c = contract(reject_rate(None, Severity.error, name="limit"))
+
+    def files():
+        raise AssertionError("only a failing check looks for the files")
+
+    o = outcomes(c, rows(), records_read=200, records_rejected=2, reject_rate_limit=0.05, reject_files=files)["limit"]
+    assert o.passed
+    assert "2 of 200" in o.description and "1%" in o.description and "5%" in o.description
+    assert "top_reject_files" not in o.metadata
+
+
+def test_a_reject_rate_with_its_own_limit_does_not_name_the_setting():
+    c = contract(reject_rate(0.1, Severity.warn, name="rate"))
+    o = outcomes(c, rows(), records_read=10, records_rejected=5, reject_files=lambda: [("f.jsonl", 5)])["rate"]
+    assert not o.passed
+    assert "50%" in o.description and "10%" in o.description and "f.jsonl (5)" in o.description
+    assert "LAKEHOUSE_REJECT_RATE_LIMIT" not in o.description and "limit_setting" not in o.metadata
+
+
+def test_a_failing_reject_rate_without_known_files_still_gives_rate_and_limit():
+    c = contract(reject_rate(None, Severity.error, name="limit"))
+    o = outcomes(c, rows(), records_read=19, records_rejected=13, reject_rate_limit=0.05)["limit"]
+    assert not o.passed and "13 of 19" in o.description and "68.42%" in o.description and "LAKEHOUSE_REJECT_RATE_LIMIT" in o.description
+    # The CLI prints the description after this prefix, which scripts may match on.
+    assert o.description.startswith("reject rate within the configured limit")
