@@ -73,10 +73,11 @@ def test_sensors_under_the_daemon_keep_the_tables_up_to_date(tmp_path):
     land_sample(home / "landing", seed=5, days=2, orders_per_day=10)
     deadline = time.monotonic() + DEADLINE
     daemon_log, web_log = tmp_path / "daemon.log", tmp_path / "webserver.log"
+    # The storage is created before two processes open it: Dagster's SQLite migrations race otherwise.
+    instance = DagsterInstance.from_config(str(dagster_home))
     daemon = _start([str(BIN / "dagster-daemon"), "run", "-m", "lakehouse.definitions"], env, daemon_log)
     web = None
     try:
-        instance = DagsterInstance.from_config(str(dagster_home))
 
         def succeeded(job: str):
             return instance.get_runs(filters=RunsFilter(job_name=job, statuses=[DagsterRunStatus.SUCCESS]))
