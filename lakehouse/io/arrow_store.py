@@ -21,7 +21,6 @@ from pyiceberg import types as it
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import (
     CommitFailedException,
-    NamespaceAlreadyExistsError,
     NoSuchNamespaceError,
     NoSuchTableError,
     ValidationException,
@@ -43,7 +42,7 @@ from pyiceberg.table.update import (
 from lakehouse.contracts.model import Column, ContractViolation, SchemaEvolutionError, Layer, TableContract, WriteMode
 from lakehouse.io import file_merge
 from lakehouse.io.aws import DOCS, AwsConfig, AwsSetupError, Requirement, missing, s3_errors
-from lakehouse.io.bronze_files import BATCH_SOURCES_KEY, BronzeFiles, PendingBronze, landing_day
+from lakehouse.io.bronze_files import BATCH_SOURCES_KEY, BronzeFiles, PendingBronze, create_namespace_if_missing, landing_day
 from lakehouse.io.glue import GlueParquetTables
 from lakehouse.io.merge import changed_values, plan_merge, reduce_batch, tombstone_schema
 from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult
@@ -189,11 +188,10 @@ class ArrowTableStore(TableStore):
         if table is None:
             namespace = self.namespaces[contract.layer]
             if self.create_namespaces:
-                try:
-                    self.catalog.create_namespace(namespace)
-                except NamespaceAlreadyExistsError:
-                    pass
-            properties = {"format-version": "2", "write.parquet.compression-codec": "zstd"}
+                create_namespace_if_missing(self.catalog, namespace)
+            # pyiceberg would re-apply a conflicting commit to the new metadata by itself; the
+            # merge re-plans from the new state instead (merge()), so its own retries are off.
+            properties = {"format-version": "2", "write.parquet.compression-codec": "zstd", "commit.retry.num-retries": "0"}
             if contract.mode is WriteMode.merge:
                 properties.update(_full_key_bounds(contract))
             layer = contract.layer.value

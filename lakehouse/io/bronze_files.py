@@ -86,6 +86,17 @@ REGISTRY = TableContract(
 )
 
 
+def create_namespace_if_missing(catalog: Catalog, namespace: str) -> None:
+    """Create ``namespace`` unless it exists, also when another process creates it at the same
+    moment (the SQL catalog then reports the unique-key violation instead of "already exists")."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        catalog.create_namespace(namespace)
+    except (NamespaceAlreadyExistsError, IntegrityError):
+        pass
+
+
 class LegacyBronzeError(RuntimeError):
     """A Bronze folder holds files of an older lakehouse version."""
 
@@ -302,10 +313,7 @@ class BronzeFiles:
             if not create:
                 return None
         if self.create_namespace:
-            try:
-                self.catalog.create_namespace(self.identifier[0])
-            except NamespaceAlreadyExistsError:
-                pass
+            create_namespace_if_missing(self.catalog, self.identifier[0])
         return self.catalog.create_table_if_not_exists(
             self.identifier,
             schema=REGISTRY.iceberg_schema,
@@ -317,6 +325,9 @@ class BronzeFiles:
                 # Fast appends add a manifest per registration, and every commit rewrites a manifest
                 # list as long as the history; merged, it stays short.
                 "commit.manifest-merge.enabled": "true",
+                # pyiceberg re-applies a failed append to the new metadata by itself; a registration
+                # must instead re-check what the winner registered (register()), so it retries itself.
+                "commit.retry.num-retries": "0",
                 # Every commit copies the metadata (pyiceberg deep-copies it per change): keep it short.
                 "write.metadata.previous-versions-max": "5",
                 "write.metadata.delete-after-commit.enabled": "true",

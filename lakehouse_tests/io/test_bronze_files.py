@@ -155,3 +155,35 @@ def test_files_of_an_older_version_are_reported_with_the_repair_command(table_st
     pq.write_table(raw_rows(A, 1).drop_columns(["dt"]), folder / "part-0123abcd-0123456789ab.parquet")
     with pytest.raises(LegacyBronzeError, match="lakehouse repair"):
         table_store.bronze_files(ORDERS_RAW)
+
+
+def test_writers_started_together_on_a_new_home_register_each_file_once(tmp_path):
+    """Two writers (separate catalogs, as two processes) start at once on a home with no registry
+    yet: one appends days 1 and 2, the other day 2. pyiceberg's own commit retry would re-apply a
+    losing registration unchecked; the registry turns it off and re-checks instead."""
+    import threading
+    from collections import Counter
+
+    day1 = [f"orders/dt=2026-01-01/orders-7-20260101-{i}.jsonl" for i in range(2)]
+    day2 = [f"orders/dt=2026-01-02/orders-7-20260102-{i}.jsonl" for i in range(4)]
+    for attempt in range(5):
+        home = tmp_path / f"home-{attempt}"
+        one, two = make_store(home), make_store(home)
+        start, errors = threading.Barrier(2), []
+
+        def append(store, sources, run):
+            try:
+                start.wait()
+                store.append(ORDERS_RAW, pa.concat_tables([raw_rows(s, 1) for s in sources]).replace_schema_metadata(
+                    {BATCH_SOURCES_KEY: json.dumps(sources).encode()}), CommitStamp(run_id=run, asset_key="bronze/orders_raw"))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=append, args=(one, day1 + day2, "a")), threading.Thread(target=append, args=(two, day2, "b"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors
+        counts = Counter(make_store(home).bronze(ORDERS_RAW).registered()["file"].to_pylist())
+        assert sorted(counts) == sorted(f[len("orders/"):] + ".parquet" for f in day1 + day2) and set(counts.values()) == {1}
