@@ -30,14 +30,14 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lakehouse.automation.planning import new_landing_files, plan_gold, silver_behind  # noqa: E402
-from lakehouse.automation.sensors import SENSOR_LOOKBACK_DAYS  # noqa: E402
-from lakehouse.contracts.tables import ORDERS, ORDERS_RAW  # noqa: E402
-from lakehouse.environment import resources_for  # noqa: E402
-from lakehouse.io.bronze_files import BATCH_SOURCES_KEY  # noqa: E402
-from lakehouse.io.table_store import CommitStamp  # noqa: E402
-from lakehouse.io.watermarks import applied_property, applied_value  # noqa: E402
-from lakehouse.settings import Settings  # noqa: E402
+from lakehouse.automation.planning import new_landing_files, plan_gold, silver_behind
+from lakehouse.automation.sensors import SENSOR_LOOKBACK_DAYS
+from lakehouse.contracts.tables import ORDERS, ORDERS_RAW
+from lakehouse.environment import resources_for
+from lakehouse.io.bronze_files import BATCH_SOURCES_KEY
+from lakehouse.io.table_store import CommitStamp
+from lakehouse.io.watermarks import applied_property, applied_value
+from lakehouse.settings import Settings
 
 START = dt.date(2026, 1, 1)
 
@@ -55,7 +55,7 @@ def build(home: Path, files: int, per_day: int, per_commit: int):
         (landing / path).write_text('{"lsn": 1}\n')
         names.append((path, day))
     stamp = CommitStamp(run_id="bench", asset_key="bronze/orders_raw")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     seqs = []
     for start in range(0, files, per_commit):
         chunk = names[start : start + per_commit]

@@ -91,7 +91,7 @@ def generate(work: Path, rows: int, batch: int, scenario: str, recent_fraction: 
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    start_us = int(dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc).timestamp() * 1_000_000)
+    start_us = int(dt.datetime(2025, 1, 1, tzinfo=dt.UTC).timestamp() * 1_000_000)
     span_us = 365 * 86_400_000_000
     base_path = work / "base.parquet"
     if not base_path.exists():

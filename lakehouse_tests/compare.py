@@ -38,7 +38,7 @@ def actual_state(store: TableStore) -> dict:
 
 
 def expected_shape(expected: Expected) -> dict:
-    utc = lambda v: v.astimezone(dt.timezone.utc) if isinstance(v, dt.datetime) else v  # noqa: E731
+    utc = lambda v: v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v  # noqa: E731
     return {
         "orders": {k: {f: utc(v) for f, v in row.items()} for k, row in expected.orders.items()},
         "order_rejects": set(expected.order_rejects),

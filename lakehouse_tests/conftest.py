@@ -12,7 +12,6 @@ from lakehouse.contracts.model import Layer
 from lakehouse.io.arrow_store import ArrowTableStore
 from lakehouse.settings import Settings
 
-
 # Test samples are small, so one invalid record of each kind per day is a large share of them:
 # allow it (the 5% default is tested on its own). Subprocesses inherit this.
 os.environ["LAKEHOUSE_REJECT_RATE_LIMIT"] = "0.5"

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -47,26 +46,114 @@ class Expected:
     bronze_counts: dict[str, int] = field(default_factory=dict)
 
 
-class _Number:
-    """A JSON number, kept as its literal text."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str):
-        self.text = text
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
+# --- strict JSON (RFC 8259), written out here rather than taken from the json module --------------
+MAX_JSON_DEPTH = 64  # the record's object is level 1
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+_WS = re.compile(r"[ \t\n\r]*")  # JSON white space, and nothing else
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_JSON_STRING = re.compile(r'"([^"\\\x00-\x1f]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*+)*+)"')
+_JSON_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))")
+_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
-def _text(value) -> str:
-    """A value's text: the string itself, or the JSON literal of anything else."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, _Number):
-        return value.text
-    return json.dumps(value, default=lambda number: number.text)
+class _NotJson(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class _Member:
+    """A top-level member: its kind (string, number, true, false, null, object, array) and text
+    (the string itself, or the JSON exactly as written for anything else)."""
+
+    kind: str
+    text: str
+
+    @property
+    def has_text(self) -> bool:
+        return self.kind in ("string", "number")
+
+
+def _string(s: str, i: int) -> tuple[str, int]:
+    m = _JSON_STRING.match(s, i)
+    if not m:
+        raise _NotJson(f"bad string at {i}")
+    body = m[1]
+    if "\\" in body:
+        body = _JSON_ESCAPE.sub(lambda e: chr(int(e[1], 16)) if e[1] else _SIMPLE_ESCAPES[e[2]], body)
+        try:  # \u escapes of a surrogate pair make one character; an unpaired surrogate is none
+            body = body.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+        except UnicodeDecodeError:
+            raise _NotJson("unpaired surrogate") from None
+    return body, m.end()
+
+
+def _value(s: str, i: int, depth: int) -> tuple[str, int]:
+    """(kind, end) of the JSON value starting at s[i]; ``depth`` is the level it would open."""
+    c = s[i : i + 1]
+    if c in ("{", "["):
+        if depth > MAX_JSON_DEPTH:
+            raise _NotJson("nested too deep")
+        close = "}" if c == "{" else "]"
+        i = _WS.match(s, i + 1).end()
+        if s.startswith(close, i):
+            return ("object" if c == "{" else "array"), i + 1
+        while True:
+            if c == "{":
+                _, i = _string(s, i)
+                i = _WS.match(s, i).end()
+                if not s.startswith(":", i):
+                    raise _NotJson(f"expected : at {i}")
+                i = _WS.match(s, i + 1).end()
+            _, i = _value(s, i, depth + 1)
+            i = _WS.match(s, i).end()
+            if s.startswith(close, i):
+                return ("object" if c == "{" else "array"), i + 1
+            if not s.startswith(",", i):
+                raise _NotJson(f"expected , or {close} at {i}")
+            i = _WS.match(s, i + 1).end()
+    if c == '"':
+        return "string", _string(s, i)[1]
+    for literal in ("true", "false", "null"):
+        if s.startswith(literal, i):
+            return literal, i + len(literal)
+    m = _JSON_NUMBER.match(s, i)
+    if m:
+        return "number", m.end()
+    raise _NotJson(f"no JSON value at {i}")
+
+
+def json_members(text: str) -> dict[str, _Member] | None:
+    """The top-level members of a line that is one JSON object, or None if it is not one (strict
+    RFC 8259, the contract's limits; a repeated name: the last one counts)."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_RECORD_BYTES:
+        return None
+    try:
+        i = _WS.match(text).end()
+        if not text.startswith("{", i):
+            return None
+        members: dict[str, _Member] = {}
+        i = _WS.match(text, i + 1).end()
+        if text.startswith("}", i):
+            i += 1
+        else:
+            while True:
+                name, i = _string(text, i)
+                i = _WS.match(text, i).end()
+                if not text.startswith(":", i):
+                    return None
+                start = i = _WS.match(text, i + 1).end()
+                kind, i = _value(text, i, 2)
+                members[name] = _Member(kind, _string(text, start)[0] if kind == "string" else text[start:i])
+                i = _WS.match(text, i).end()
+                if text.startswith("}", i):
+                    i += 1
+                    break
+                if not text.startswith(",", i):
+                    return None
+                i = _WS.match(text, i + 1).end()
+    except _NotJson:
+        return None
+    return members if _WS.match(text, i).end() == len(text) else None
 
 
 def parse_timestamp(text: str) -> datetime | None:
@@ -85,7 +172,7 @@ def parse_timestamp(text: str) -> datetime | None:
         offset = (1 if zone[0] == "+" else -1) * timedelta(hours=hours, minutes=minutes)
     try:
         local = datetime(year, month, day, hour, minute, second, micros, tzinfo=timezone(offset))
-        return local.astimezone(timezone.utc)
+        return local.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
 
@@ -96,54 +183,62 @@ def validate_order_line(text: str) -> tuple[dict | None, str | None]:
     A valid event has lsn, op and order_id, plus for op c/u: customer_id, status, amount
     (Decimal, 2 places, half-up), currency, created_at and updated_at (UTC datetimes).
     """
-    try:
-        obj = json.loads(text, parse_int=_Number, parse_float=_Number, parse_constant=_reject_constant)
-    except ValueError:
-        return None, "malformed_json"
-    if not isinstance(obj, dict):
+    obj = json_members(text)
+    if obj is None:
         return None, "malformed_json"
 
     def missing(name: str) -> bool:
-        return obj.get(name) is None
+        return name not in obj or obj[name].kind == "null"
+
+    def text_of(name: str) -> str | None:
+        """The member's text; None for a boolean, object or array, which have none."""
+        return obj[name].text if obj[name].has_text else None
 
     if missing("lsn"):
         return None, "missing_field:lsn"
-    if isinstance(obj["lsn"], bool) or not _LSN.fullmatch(_text(obj["lsn"])) or not -(2**63) <= int(_text(obj["lsn"])) < 2**63:
+    lsn = text_of("lsn")
+    if lsn is None or not _LSN.fullmatch(lsn) or len(lsn.lstrip("-").lstrip("0")) > 19 or not -(2**63) <= int(lsn) < 2**63:
         return None, "invalid_type:lsn"
     if missing("op"):
         return None, "missing_field:op"
-    op = obj["op"]
-    if not isinstance(op, str) or op not in ("c", "u", "d"):
+    op = obj["op"].text if obj["op"].kind == "string" else None
+    if op not in ("c", "u", "d"):
         return None, "invalid_op"
-    if missing("order_id") or obj["order_id"] == "":
+    if missing("order_id") or (obj["order_id"].kind == "string" and obj["order_id"].text == ""):
         return None, "missing_field:order_id"
-    event = {"lsn": int(_text(obj["lsn"])), "op": op, "order_id": _text(obj["order_id"])}
+    order_id = text_of("order_id")
+    if order_id is None:
+        return None, "invalid_type:order_id"
+    event = {"lsn": int(lsn), "op": op, "order_id": order_id}
     if op == "d":
         return event, None
     for name in ORDER_REQUIRED:
         if missing(name):
             return None, f"missing_field:{name}"
-    status = _text(obj["status"])
+    customer_id = text_of("customer_id")
+    if customer_id is None:
+        return None, "invalid_type:customer_id"
+    status = text_of("status")
     if status not in ORDER_STATUSES:
         return None, "invalid_status"
-    amount = obj["amount"]
-    if isinstance(amount, bool) or not _AMOUNT.fullmatch(_text(amount)):
+    amount = text_of("amount")
+    if amount is None or not _AMOUNT.fullmatch(amount):
         return None, "invalid_type:amount"
-    value = Decimal(_text(amount))
-    if abs(value.quantize(CENT, ROUND_HALF_UP)) >= Decimal(10) ** 16:  # does not fit decimal(18,2)
+    value = Decimal(amount)
+    if abs(value) >= Decimal(10) ** 16 or abs(value.quantize(CENT, ROUND_HALF_UP)) >= Decimal(10) ** 16:  # no decimal(18,2)
         return None, "invalid_type:amount"
     if value < 0:
         return None, "negative_amount"
-    currency = _text(obj["currency"])
-    if not _CURRENCY.fullmatch(currency):
+    currency = text_of("currency")
+    if currency is None or not _CURRENCY.fullmatch(currency):
         return None, "invalid_currency"
-    created_at = parse_timestamp(_text(obj["created_at"]))
+    created_at = parse_timestamp(text_of("created_at") or "")
     if created_at is None:
         return None, "invalid_timestamp:created_at"
-    updated_at = parse_timestamp(_text(obj["updated_at"]))
+    updated_at = parse_timestamp(text_of("updated_at") or "")
     if updated_at is None:
         return None, "invalid_timestamp:updated_at"
-    event.update(customer_id=_text(obj["customer_id"]), status=status, amount=value.quantize(CENT, ROUND_HALF_UP),
+    event.update(customer_id=customer_id, status=status, amount=value.quantize(CENT, ROUND_HALF_UP),
                  currency=currency, created_at=created_at, updated_at=updated_at)
     return event, None
 
@@ -157,7 +252,7 @@ def validate_customer_row(text: str) -> tuple[dict | None, str | None]:
         rows = list(csv.reader([text], strict=True))
     except csv.Error:
         return None, "malformed_csv"
-    if len(rows) != 1 or len(rows[0]) != 5:
+    if len(rows) != 1 or len(rows[0]) != 5 or _bare_quote(text):
         return None, "malformed_csv"
     customer_id, name, email, country, updated_at = rows[0]
     if not customer_id:
@@ -175,6 +270,30 @@ def validate_customer_row(text: str) -> tuple[dict | None, str | None]:
             "country": country or None, "updated_at": moment}, None
 
 
+def _bare_quote(text: str) -> bool:
+    """A quote inside an unquoted field, which RFC 4180 does not allow (the csv module reads it as text)."""
+    i = 0
+    while True:
+        if text.startswith('"', i):  # quoted: up to the quote that is not doubled
+            i += 1
+            while True:
+                i = text.find('"', i)
+                if i < 0:
+                    return False  # unterminated: csv.reader has refused it already
+                if not text.startswith('"', i + 1):
+                    break
+                i += 2
+            i += 1
+        else:
+            end = text.find(",", i)
+            if '"' in text[i : len(text) if end < 0 else end]:
+                return True
+            i = len(text) if end < 0 else end
+        if i >= len(text):
+            return False
+        i += 1  # the comma (or whatever csv.reader accepted after a closing quote)
+
+
 def landing_files(landing: Path, source: str) -> list[Path]:
     """The files of `source` ("orders" or "customers"), ordered by path relative to `landing`."""
     found = [
@@ -187,30 +306,51 @@ def landing_files(landing: Path, source: str) -> list[Path]:
     return sorted(found, key=lambda path: path.relative_to(landing).as_posix())
 
 
-def read_lines(path: Path) -> list[str]:
-    """The physical lines of a (possibly gzipped) UTF-8 file, without line terminators."""
+def read_lines(path: Path) -> list[tuple[str, bool]]:
+    """The physical lines of a (possibly gzipped) file, without line terminators, each with whether
+    it is not UTF-8. Only LF ends a line, a CR before it goes with it, a UTF-8 BOM starting the file
+    is not part of the first line. A line that is not UTF-8 is written as Bronze keeps it: each
+    backslash doubled, each byte that is not part of valid UTF-8 as \\xhh."""
     data = path.read_bytes()
     if path.name.endswith(".gz"):
         data = gzip.decompress(data)
-    lines = data.decode("utf-8", errors="replace").split("\n")
-    if lines[-1] == "":
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
         lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    out = []
+    for line in lines:
+        line = line.removesuffix(b"\r")
+        try:
+            out.append((line.decode("utf-8"), False))
+        except UnicodeDecodeError:
+            # surrogateescape maps each undecodable byte to U+DC80..U+DCFF: written out here as \xhh
+            text = line.decode("utf-8", "surrogateescape").replace("\\", "\\\\")
+            out.append(("".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in text), True))
+    return out
+
+
+def _records(landing: Path, source: str) -> Iterator[tuple[str, int, str, str | None, bool]]:
+    for path in landing_files(landing, source):
+        source_file = path.relative_to(landing).as_posix()
+        lines = read_lines(path)
+        header = None
+        if source == "customers" and lines:
+            header = lines[0][0] if not lines[0][1] else ""  # a header that is not UTF-8 is no header
+        for number, (text, not_utf8) in enumerate(lines, start=1):
+            if (header is not None and number == 1) or not text.strip():
+                continue
+            yield source_file, number, text, header, not_utf8
 
 
 def iter_records(landing: Path, source: str) -> Iterator[tuple[str, int, str, str | None]]:
     """(source_file, line_number, text, header) of every record, files in path order.
 
     `header` is the file's first line for customers (it is not a record) and None for orders.
+    `text` is the record's `_raw`.
     """
-    for path in landing_files(landing, source):
-        source_file = path.relative_to(landing).as_posix()
-        lines = read_lines(path)
-        header = lines[0] if source == "customers" and lines else None
-        for number, text in enumerate(lines, start=1):
-            if (header is not None and number == 1) or not text.strip():
-                continue
-            yield source_file, number, text, header
+    for source_file, number, text, header, _ in _records(landing, source):
+        yield source_file, number, text, header
 
 
 def _winners(expected: Expected, landing: Path, source: str, validate, key: str, sequence: str, rejects: set) -> dict[str, dict]:
@@ -218,9 +358,9 @@ def _winners(expected: Expected, landing: Path, source: str, validate, key: str,
     highest ``sequence``, ties to the one delivered last, keys in sorted order."""
     best: dict[str, tuple[tuple, dict]] = {}
     expected.bronze_counts[source] = 0
-    for source_file, number, text, header in iter_records(landing, source):
+    for source_file, number, text, header, not_utf8 in _records(landing, source):
         expected.bronze_counts[source] += 1
-        record, reason = validate(text, header)
+        record, reason = (None, "not_utf8") if not_utf8 else validate(text, header)
         if reason:
             rejects.add((source_file, number, reason))
             continue

@@ -142,7 +142,7 @@ READERS = {"pyiceberg": _iceberg_rows, "duckdb": _duckdb_rows}
 
 def _utc(value: dt.datetime) -> dt.datetime:
     assert value.tzinfo is not None, f"{value!r} is not timezone-aware"
-    return value.astimezone(dt.timezone.utc)
+    return value.astimezone(dt.UTC)
 
 
 def _money(value) -> Decimal:
@@ -277,7 +277,7 @@ def test_refresh_run_recorded_in_dagster_instance(cycle: Cycle):
             event = instance.get_latest_materialization_event(contract.asset_key)
             assert event is not None, f"{contract.asset_key.to_user_string()} was never materialized"
             assert event.run_id == by_layer[contract.layer.value].run_id
-            assert f"materialized {contract.asset_key.to_user_string()}" in cycle.refresh_stdout
+            assert f"    {contract.asset_key.to_user_string()}: published (" in cycle.refresh_stdout
 
         event = instance.get_latest_materialization_event(AssetKey(["silver", "orders"]))
         metadata = event.asset_materialization.metadata
@@ -293,6 +293,19 @@ def test_refresh_run_recorded_in_dagster_instance(cycle: Cycle):
         assert summary.get("dagster.code-version"), f"no code version in snapshot summary {summary}"
     finally:
         instance.dispose()
+
+
+def test_refresh_says_what_each_run_step_and_write_did(cycle: Cycle):
+    lines = cycle.refresh_stdout.splitlines()
+    runs = [line for line in lines if line.startswith("run ")]
+    assert [re.match(r"run \S+ \((\w+)\) succeeded in \d+\.\d s \(DAGSTER_HOME=", line).group(1) for line in runs] == ["ingest", "publish"], lines
+    steps = [line for line in lines if line.startswith("  step ")]
+    assert steps and all(re.fullmatch(r"  step \w+ succeeded in \d+\.\d s", line) for line in steps), lines
+    assert "  step silver__orders succeeded in " in cycle.refresh_stdout
+    assert not [line for line in lines if "materialized" in line or "no new data" in line or "refused" in line], lines
+    merge = next(line for line in lines if line.startswith("    silver/orders: "))
+    assert re.fullmatch(r"    silver/orders: published \(\d+ inserted, \d+ updated, \d+ deleted\)", merge), merge
+    assert re.search(r"^    gold/daily_sales: published \(\d+ rows written\)$", cycle.refresh_stdout, re.M), lines
 
 
 def test_snapshots_carry_the_assets_code_versions(cycle: Cycle):

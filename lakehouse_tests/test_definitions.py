@@ -10,9 +10,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from lakehouse.automation.planning import INGEST_JOB, PUBLISH_JOB
 from lakehouse.contracts import ALL_TABLES
 from lakehouse.contracts.model import Layer
-from lakehouse.automation.planning import INGEST_JOB, PUBLISH_JOB
 from lakehouse.definitions import build_definitions
 from lakehouse.settings import Settings
 

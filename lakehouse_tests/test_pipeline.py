@@ -12,9 +12,9 @@ import datetime as dt
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import dagster as dg
 import pyarrow.dataset as ds

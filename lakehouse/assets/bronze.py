@@ -3,6 +3,7 @@
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterable
 
 import dagster as dg
@@ -18,28 +19,59 @@ from lakehouse.sources.landing import CUSTOMER_HEADER, LandingFile, LandingZone,
 RecordReader = Callable[[LandingZone, LandingFile], Iterable[dict]]
 
 
+NOT_UTF8 = "not_utf8"
+
+
+def raw_text(line: str | bytes) -> tuple[str, str | None]:
+    """``(_raw, _parse_error)`` of a landed line: a line that is valid UTF-8 is its own text; the
+    bytes of one that is not are kept reversibly, each backslash doubled and each byte that is not
+    part of valid UTF-8 written ``\\xhh`` (docs/landing-contract.md), and it is marked ``not_utf8``."""
+    if isinstance(line, str):
+        return line, None
+    return line.replace(b"\\", b"\\\\").decode("utf-8", errors="backslashreplace"), NOT_UTF8
+
+
 def order_records(zone: LandingZone, file: LandingFile) -> Iterable[dict]:
     for number, line in zone.lines(file):
-        yield {"_raw": line, "_line_number": number}
+        text, error = raw_text(line)
+        yield {"_raw": text, "_parse_error": error, "_line_number": number}
+
+
+# RFC 4180 quoting: a field is unquoted and holds no quote, or is quoted with its inner quotes
+# doubled. The csv module also takes a quote inside an unquoted field as text; the contract does not
+# (such a quote is typically the rest of a quoted field that held a line break).
+_FIELD = r'(?:"(?:[^"]++|"")*+"|[^",]*+)'
+_CSV_ROW = re.compile(rf"{_FIELD}(?:,{_FIELD})*+\r?")
+
+
+def customer_row(line: str) -> tuple[list[str | None] | None, str | None]:
+    """The five customer fields of one CSV line (empty -> None), or the reason it can't be split."""
+    fields, error = split_customer_row(line)
+    if error is None and not _CSV_ROW.fullmatch(line):
+        return None, "malformed_csv"
+    return fields, error
 
 
 def customer_records(zone: LandingZone, file: LandingFile) -> Iterable[dict]:
     header_ok = None
     for number, line in zone.lines(file):
+        text, error = raw_text(line)
         if number == 1:  # the first physical line is the header, not a record
-            header_ok = line == ",".join(CUSTOMER_HEADER)
+            header_ok = text == ",".join(CUSTOMER_HEADER) and error is None
             continue
         header_ok = bool(header_ok)  # a blank or missing first line: no valid header
-        fields, error = split_customer_row(line) if header_ok else (None, "malformed_csv")
+        fields = None
+        if error is None:
+            fields, error = customer_row(text) if header_ok else (None, "malformed_csv")
         record = dict(zip(CUSTOMER_HEADER, fields or [None] * len(CUSTOMER_HEADER)))
-        yield {**record, "_parse_error": error, "_raw": line, "_line_number": number}
+        yield {**record, "_parse_error": error, "_raw": text, "_line_number": number}
 
 
 def read_landing_files(
     contract: TableContract, zone: LandingZone, files: list[LandingFile], reader: RecordReader, batch_id: str
 ) -> pa.Table:
     """All records of ``files`` as one Arrow table in the Bronze contract's schema."""
-    ingested_at = dt.datetime.now(dt.timezone.utc)
+    ingested_at = dt.datetime.now(dt.UTC)
     columns: dict[str, list] = {name: [] for name in contract.column_names}
     for file in files:
         for record in reader(zone, file):

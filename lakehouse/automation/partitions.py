@@ -32,7 +32,7 @@ def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:
 def check_days(days: Iterable[dt.date], partitions: dg.DailyPartitionsDefinition, what: str) -> None:
     """Fail, naming the day and the setting, if any day has no partition."""
     start = partitions.start.date()
-    last = dt.datetime.now(dt.timezone.utc).date()
+    last = dt.datetime.now(dt.UTC).date()
     for day in sorted(set(days)):
         if day < start:
             raise PartitionRangeError(f"{what} {day} is before {START_SETTING}={start}; lower the setting to process it")

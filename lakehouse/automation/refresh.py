@@ -58,15 +58,35 @@ class RefreshResult:
         )
 
 
+def run_config(console_log_level: str | None) -> dict:
+    """Run config for the refresh's runs: the level of Dagster's console logger (its event log on
+    stderr), or Dagster's default with None. The event log in the instance keeps every event."""
+    if console_log_level is None:
+        return {}
+    return {"loggers": {"console": {"config": {"log_level": console_log_level}}}}
+
+
 def refresh(
     settings: Settings,
     instance: dg.DagsterInstance,
     trigger: str = "cli",
-    log: Callable[[str], object] = logging.getLogger(__name__).warning,
+    log: Callable[[str], object] | None = None,
+    console_log_level: str | None = None,
+    on_run: Callable[[dg.JobExecutionResult], object] | None = None,
 ) -> RefreshResult:
     """First marks failed the runs a killed refresh on this host left behind (one ``log`` line
-    each). Raises PartitionRangeError (naming the day and setting) before running anything out of range."""
+    each). Raises PartitionRangeError (naming the day and setting) before running anything out of range.
+
+    ``console_log_level`` sets Dagster's console logger for the runs (None: Dagster's default);
+    ``on_run`` gets each run's result as soon as the run has finished."""
+    log = log or logging.getLogger(__name__).warning
     from lakehouse.environment import resources_for
+
+    def execute(name: str, **kwargs) -> None:
+        result = dg.execute_job(_job(name, settings), instance=instance, run_config=run_config(console_log_level), **kwargs)
+        outcome.runs.append(result)
+        if on_run is not None:
+            on_run(result)
 
     fail_dead_runs(instance, log)
     # Runs execute in this process: its host and pid let a later refresh, or the landing sensor,
@@ -88,7 +108,7 @@ def refresh(
         # The Silver-only run is an ingest run too: the run queue must not start another beside it.
         tags = {**(request.tags if request else {PIPELINE_TAG: INGEST_JOB}), TRIGGER_TAG: trigger, **process}
         selection = None if request else silver_only
-        outcome.runs.append(dg.execute_job(_job(INGEST_JOB, settings), instance=instance, tags=tags, asset_selection=selection))
+        execute(INGEST_JOB, tags=tags, asset_selection=selection)
     if not outcome.success:
         return outcome
     plan = plan_gold(resources["store"].get_store())
@@ -96,12 +116,5 @@ def refresh(
     if outside:
         log(outside_message(outside, partitions))
     for request in publish_requests(dataclasses.replace(plan, report_dates=inside)):
-        outcome.runs.append(
-            dg.execute_job(
-                _job(PUBLISH_JOB, settings),
-                instance=instance,
-                tags={**request.tags, TRIGGER_TAG: trigger, **process},
-                asset_selection=request.asset_selection,
-            )
-        )
+        execute(PUBLISH_JOB, tags={**request.tags, TRIGGER_TAG: trigger, **process}, asset_selection=request.asset_selection)
     return outcome

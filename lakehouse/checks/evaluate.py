@@ -110,7 +110,14 @@ def _evaluate_one(contract: TableContract, e: Expectation, audit: AuditInput) ->
         failing, sample = _failing_rows(contract, data, f"{parts[0]} OR ({' AND '.join(bounds) or 'true'})")
         meta["threshold"] = {"min": e.min, "max": e.max}
     elif e.kind == "sql":
-        failing, sample = _failing_rows(contract, data, e.sql)
+        try:
+            failing, sample = _failing_rows(contract, data, e.sql)
+        except duckdb.Error as exc:
+            # A broken expectation is the contract's fault, not the data's: name it and its SQL.
+            raise ValueError(
+                f"expectation {e.check_name!r} of table {contract.name!r} is not valid SQL over the table's columns "
+                f"({e.sql!r}): {str(exc).splitlines()[0]}; fix it in the table contract"
+            ) from exc
         meta["expression"] = e.sql
     elif e.kind == "unique":
         failing, sample = _duplicates(contract, e, audit)
@@ -132,7 +139,7 @@ def _evaluate_one(contract: TableContract, e: Expectation, audit: AuditInput) ->
         column = data[e.columns[0]] if data.num_rows else None
         newest = pc.max(column).as_py() if column is not None else None
         if newest is not None:
-            age = (dt.datetime.now(dt.timezone.utc) - newest).total_seconds() / 3600
+            age = (dt.datetime.now(dt.UTC) - newest).total_seconds() / 3600
             meta.update(newest=newest.isoformat(), age_hours=round(age, 1), threshold=e.max_age_hours)
             failing = int(age > e.max_age_hours)
     elif e.kind == "reject_rate":

@@ -16,7 +16,8 @@ LINEAGE = (
 )
 
 _RECORD = (
-    Column(name="_raw", type="string", required=True, description="The record exactly as landed"),
+    Column(name="_raw", type="string", required=True,
+           description="The record exactly as landed (a line that is not UTF-8: its bytes, \\ and \\xhh escaped)"),
     Column(name="_line_number", type="long", required=True, description="1-based line in the landing file"),
 )
 
@@ -26,7 +27,12 @@ ORDERS_RAW = TableContract(
     name="orders_raw",
     layer=Layer.bronze,
     description="Every order CDC event landed, once, as raw JSON text with its lineage.",
-    columns=(*_RECORD, *LINEAGE, _DT),
+    columns=(
+        *_RECORD,
+        Column(name="_parse_error", type="string", description="not_utf8 when the line is not UTF-8 (else null)"),
+        *LINEAGE,
+        _DT,
+    ),
     partition_by=("dt",),
 )
 
@@ -40,7 +46,7 @@ CUSTOMERS_RAW = TableContract(
         Column(name="email", type="string"),
         Column(name="country", type="string"),
         Column(name="updated_at", type="string"),
-        Column(name="_parse_error", type="string", description="Why the row could not be split (else null)"),
+        Column(name="_parse_error", type="string", description="Why the row could not be split: malformed_csv or not_utf8 (else null)"),
         *_RECORD,
         *LINEAGE,
         _DT,
@@ -81,7 +87,8 @@ ORDERS = TableContract(
 _REJECT_COLUMNS = (
     Column(name="record_id", type="string", required=True, description="<source file>:<line number>"),
     Column(name="reason", type="string", required=True, description="First validation rule the record broke"),
-    Column(name="_raw", type="string", required=True, description="The record exactly as landed"),
+    Column(name="_raw", type="string", required=True,
+           description="The record exactly as landed (a line that is not UTF-8: its bytes, \\ and \\xhh escaped)"),
     Column(name="_line_number", type="long", required=True, description="1-based line in the landing file"),
     *LINEAGE,
 )

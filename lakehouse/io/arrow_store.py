@@ -39,7 +39,7 @@ from pyiceberg.table.update import (
     TableUpdate,
 )
 
-from lakehouse.contracts.model import Column, ContractViolation, SchemaEvolutionError, Layer, TableContract, WriteMode
+from lakehouse.contracts.model import Column, ContractViolation, Layer, SchemaEvolutionError, TableContract, WriteMode
 from lakehouse.io import file_merge
 from lakehouse.io.aws import DOCS, AwsConfig, AwsSetupError, Requirement, missing, s3_errors
 from lakehouse.io.bronze_files import BATCH_SOURCES_KEY, BronzeFiles, PendingBronze, create_namespace_if_missing, landing_day
@@ -48,7 +48,6 @@ from lakehouse.io.merge import changed_values, plan_merge, reduce_batch, tombsto
 from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult
 from lakehouse.io.watermarks import changed_summary
 from lakehouse.settings import bucket_variable, database_variable
-
 
 
 class ArrowTableStore(TableStore):
@@ -172,6 +171,9 @@ class ArrowTableStore(TableStore):
             [f"{root}/{f}" for f in names],
             filesystem=fs,
             format="parquet",
+            # The contract's schema, not the first file's: files written before a column was added
+            # read that column as null instead of failing the whole scan.
+            schema=contract.arrow_schema,
             partitioning=ds.partitioning(part_schema, flavor="hive"),
             partition_base_dir=root,
         )
@@ -588,7 +590,7 @@ def audit_branch_name(prefix: str, writer: str, started: dt.datetime | None = No
     Lower-case letters, digits and dashes only, a ref name every engine accepts; the start time
     first, so names sort in the order the audits started; the random tail tells two attempts of
     one writer (a retried step) apart."""
-    started = (started or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    started = (started or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     when = started.strftime("%Y%m%dt%H%M%S") + f"{started.microsecond // 1000:03d}z"
     safe = re.sub(r"[^a-z0-9]+", "-", writer.lower()).strip("-")
     return f"{prefix}-{when}-{safe}-{secrets.token_hex(3)}"

@@ -132,7 +132,7 @@ def verify(aws: AwsConfig, requirements: list[Requirement]) -> None:
             else:
                 glue = glue or aws.client("glue")
                 glue.get_database(Name=req.name)
-        except Exception as exc:  # noqa: BLE001 - every failure is explained, unknown ones as they are
+        except Exception as exc:
             problems.append(explain(exc, req, aws))
     if problems:
         raise AwsSetupError("AWS setup problem(s): " + " | ".join(dict.fromkeys(problems)) + f" (see {DOCS})")
@@ -199,7 +199,7 @@ def caller_identity(aws: AwsConfig) -> str:
         if (aws.s3_endpoint or aws.glue_endpoint) and not same:
             return "the configured credentials"
         return aws.client("sts", endpoint=same).get_caller_identity()["Arn"]
-    except Exception:  # noqa: BLE001 - the identity only improves the message
+    except Exception:
         return "the configured credentials"
 
 

@@ -360,7 +360,7 @@ class BronzeFiles:
             seq = table.metadata.last_sequence_number + 1
             total = int(table.properties.get("lakehouse.records-total", "0")) + sum(e.records for e in new)
             file_count = int(table.properties.get("lakehouse.files-total", "0")) + len(new)
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             rows = pa.table(
                 {
                     "file": [e.file for e in new],

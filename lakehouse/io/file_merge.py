@@ -394,6 +394,6 @@ def discard(table: Table, files: Sequence[DataFile]) -> None:
     for f in files:
         try:
             table.io.delete(f.file_path)
-        except Exception:  # noqa: BLE001 - an orphan file is harmless; cleaning it is a courtesy
+        except Exception:
             pass
 

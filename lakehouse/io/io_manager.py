@@ -1,14 +1,17 @@
 """The lakehouse IO manager: Dagster's face of the table store for in-process runs."""
 
 
+import dataclasses
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 from dagster import ConfigurableIOManager, InputContext, OutputContext, ResourceDependency
 
-from lakehouse.checks.evaluate import AuditInput, evaluate
+from lakehouse.checks.evaluate import AuditInput, CheckOutcome, evaluate
 from lakehouse.checks.specs import stash
 from lakehouse.contracts.model import Layer, TableContract, WriteMode
 from lakehouse.contracts.tables import contract_for
@@ -20,6 +23,9 @@ from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_store import CommitStamp
 
 CODE_VERSION_KEY = "lakehouse/code_version"
+# The ``outcome`` metadata of a write that did not publish new data (a write that did has none):
+NO_NEW_DATA = "no new data"  # nothing changed (committed false); the table is as it was
+REFUSED = "refused"  # a blocking check failed: main unchanged, the audit branch kept
 
 
 @dataclass(frozen=True)
@@ -67,8 +73,12 @@ class LakehouseIOManager(ConfigurableIOManager):
         if obj is None:  # nothing new to write: report the table as it stands
             if iceberg:
                 empty = contract.arrow_schema.empty_table()
-                stash(context.run_id, context.asset_key, evaluate(contract, self._audit_input(store, contract, empty, before.row_count, before.row_count, None, {})))
-            context.add_output_metadata({**info_metadata(contract, before), **catalog_metadata(store, contract), "committed": False})
+                outcomes = evaluate(contract, self._audit_input(store, contract, empty, before.row_count, before.row_count, None, {}))
+                stash(context.run_id, context.asset_key, _nothing_written(outcomes))
+            context.log.info(f"{contract.qualified_name}: {NO_NEW_DATA}, the table is unchanged")
+            context.add_output_metadata(
+                {**info_metadata(contract, before), **catalog_metadata(store, contract), "committed": False, "outcome": NO_NEW_DATA}
+            )
             return
         audited = self.write_audit_publish and iceberg
         asset = context.asset_key.to_user_string()
@@ -89,18 +99,26 @@ class LakehouseIOManager(ConfigurableIOManager):
         metadata = write_metadata(contract, result)
         metadata.update(catalog_metadata(store, contract))
         metadata.update(_accounting_metadata(result, accounting))
+        blocking: list[str] = []
         if iceberg:
             written = result.written_rows if result.written_rows is not None else contract.arrow_schema.empty_table()
-            outcomes = evaluate(contract, self._audit_input(store, contract, written, before.row_count, result.row_count, branch, accounting))
-            stash(context.run_id, context.asset_key, outcomes)
+            reject_files = _reject_files(store, contract, properties) if accounting.get("rejected") else None
+            audit = self._audit_input(store, contract, written, before.row_count, result.row_count, branch, accounting, reject_files)
+            outcomes = evaluate(contract, audit)
             blocking = [o.name for o in outcomes if o.blocks]
+            stash(context.run_id, context.asset_key, outcomes if result.committed or blocking else _nothing_written(outcomes))
             if audited:
                 metadata["audit_branch"] = branch
                 metadata["published"] = not blocking
                 if blocking:
                     # main stays where it was; the branch keeps the rejected snapshot for inspection
-                    context.log.error(f"{contract.qualified_name}: blocking check(s) failed: {', '.join(blocking)}; main not moved, see branch {branch!r}")
-                    metadata.update(committed=False, blocking_failures=blocking, audit_snapshot_id=metadata.pop("snapshot_id", None))
+                    context.log.error(
+                        f"{contract.qualified_name}: {REFUSED}: blocking check(s) {', '.join(blocking)} failed; main unchanged, "
+                        f"branch {branch!r} kept for inspection"
+                    )
+                    metadata.update(
+                        outcome=REFUSED, committed=False, blocking_failures=blocking, audit_snapshot_id=metadata.pop("snapshot_id", None)
+                    )
                     if before.snapshot_id is not None:
                         metadata["snapshot_id"] = str(before.snapshot_id)
                     metadata["dagster/row_count"] = before.row_count
@@ -111,9 +129,15 @@ class LakehouseIOManager(ConfigurableIOManager):
                     # audited against; the branch is then removed.
                     store.publish(contract, branch, properties, base=base, head=result.snapshot_id)
                     point(f"{layer}.after_publish", asset)
+        if not result.committed and not blocking:  # e.g. every event already applied, or no landing file new
+            metadata["outcome"] = NO_NEW_DATA
+            context.log.info(f"{contract.qualified_name}: {NO_NEW_DATA}, the table's rows are unchanged")
         context.add_output_metadata(metadata)
 
-    def _audit_input(self, store, contract: TableContract, written, before: int, after: int, branch: str | None, accounting: dict) -> AuditInput:
+    def _audit_input(
+        self, store, contract: TableContract, written, before: int, after: int, branch: str | None, accounting: dict,
+        reject_files: Callable[[], list[tuple[str, int]] | None] | None = None,
+    ) -> AuditInput:
         key = contract.primary_key[0] if len(contract.primary_key) == 1 and contract.mode is WriteMode.merge else None
         return AuditInput(
             written=written,
@@ -124,6 +148,7 @@ class LakehouseIOManager(ConfigurableIOManager):
             records_read=accounting.get("read"),
             records_rejected=accounting.get("rejected"),
             reject_rate_limit=self.reject_rate_limit,
+            reject_files=reject_files,
         )
 
     def load_input(self, context: InputContext) -> Any:
@@ -139,6 +164,57 @@ class LakehouseIOManager(ConfigurableIOManager):
             spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
             return arrow_to_spark(spark, data, contract.spark_schema)
         return data
+
+
+def _nothing_written(outcomes: list[CheckOutcome]) -> list[CheckOutcome]:
+    """The checks of a write that changed nothing ran on zero rows: say so, rather than let them
+    read as fresh passes."""
+    return [
+        dataclasses.replace(o, description=f"nothing new was written (0 rows evaluated): {o.description}", metadata={**o.metadata, "evaluated_rows": 0})
+        for o in outcomes
+    ]
+
+
+def _reject_files(store, contract: TableContract, properties: dict[str, str]) -> Callable[[], list[tuple[str, int]] | None]:
+    """For a Silver table fed from Bronze: a function giving the files of this write's Bronze batch
+    with the most rejected records, (file, rejects), most first, or None if they cannot be told.
+
+    It runs the table's quarantine transformation (``<layer>/<name>_rejects``, the one that follows
+    this table) over the same Bronze files, so a record counts as rejected exactly when it would
+    be quarantined. The reject-rate check calls it only when it fails."""
+
+    @functools.cache
+    def files() -> list[tuple[str, int]] | None:
+        from lakehouse.assets.transformation import registered
+        from lakehouse.io.watermarks import applied_seq
+
+        try:
+            quarantine = registered(f"{contract.layer.value}/{contract.name}_rejects")
+        except KeyError:
+            return None
+        if contract not in quarantine.after:
+            return None
+        try:
+            from pyspark.sql import SparkSession
+
+            from lakehouse.resources.compute import LocalSparkCompute, SourceRead
+
+            applied = store.info(contract).properties  # main's watermark: where this batch starts
+            spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+            inputs = {}
+            for name, source in quarantine.sources.items():
+                if source.layer is not Layer.bronze:
+                    return None
+                pending = store.pending_bronze(source, applied_seq(applied, source.qualified_name))
+                if pending.seq != applied_seq(properties, source.qualified_name):
+                    return None  # Bronze has moved on since this batch was read: not the same files
+                inputs[name] = LocalSparkCompute._load(spark, store, SourceRead(source, bronze_files=pending.files))
+            counts = quarantine.fn(**inputs).groupBy("_source_file").count().collect()
+        except Exception:
+            return None
+        return sorted(((r["_source_file"], r["count"]) for r in counts), key=lambda fc: (-fc[1], fc[0]))
+
+    return files
 
 
 def _accounting_metadata(result, accounting: dict[str, int]) -> dict:

@@ -78,8 +78,8 @@ class DayRange:
 
     def bounds(self) -> tuple[dt.datetime, dt.datetime]:
         """[start, end) as UTC instants."""
-        start = dt.datetime.combine(self.first, dt.time(), dt.timezone.utc)
-        return start, dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+        start = dt.datetime.combine(self.first, dt.time(), dt.UTC)
+        return start, dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), dt.UTC)
 
 
 class TableStore(ABC):

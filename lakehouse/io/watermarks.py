@@ -67,7 +67,7 @@ def changed_summary(changed: Mapping[str, list]) -> dict[str, str]:
 
 def _as_day(value) -> dt.date:
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).date() if value.tzinfo else value.date()
+        return value.astimezone(dt.UTC).date() if value.tzinfo else value.date()
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value)[:10])

@@ -120,8 +120,8 @@ class LocalSparkCompute(SparkCompute):
 
         def start() -> None:
             try:
-                self.spark.spark_session
-            except Exception:  # noqa: BLE001 - the step that needs Spark reports it
+                _ = self.spark.spark_session
+            except Exception:
                 pass
 
         threading.Thread(target=start, name="spark-warm-up", daemon=True).start()

@@ -6,7 +6,6 @@ Layout: ``<root>/<source>/dt=YYYY-MM-DD/<file>``; ``dt`` is the day the file arr
 
 import csv
 import datetime as dt
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,16 +90,55 @@ class LandingZone:
                         found.append(LandingFile(f"{source}/dt={day.isoformat()}/{info.base_name}", day, info.path))
         return sorted(found, key=lambda f: (f.dt, f.relative_path))
 
-    def lines(self, file: LandingFile) -> Iterator[tuple[int, str]]:
-        """Non-blank lines of a file with their 1-based line numbers, streamed (gzip decoded)."""
+    def lines(self, file: LandingFile) -> Iterator[tuple[int, str | bytes]]:
+        """Non-blank lines of a file with their 1-based line numbers, streamed (gzip decoded).
+
+        A line ends at LF only; a CR right before the LF (CRLF) is not part of the line, and no other
+        character (a lone CR, U+2028, U+0085, ...) ends one. A UTF-8 byte order mark starting the file
+        is not part of its first line. A line is given as text when it is valid UTF-8 and as its
+        bytes, untouched, when it is not (docs/landing-contract.md: ``not_utf8``).
+        """
         # compression="detect" decodes .gz by its suffix; the buffered stream reads the file in
-        # STREAM_BUFFER_BYTES pieces, so a large file never sits in memory whole.
+        # STREAM_BUFFER_BYTES pieces, so a large file never sits in memory whole. Lines are split as
+        # bytes (a UTF-8 sequence never holds the LF byte) so each is decoded, or not, on its own.
         with self._errors(), self.fs.open_input_stream(file.path, compression="detect", buffer_size=STREAM_BUFFER_BYTES) as stream:
-            text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="\n")
-            for number, line in enumerate(text, start=1):
-                line = line.rstrip("\r\n")
-                if line.strip():
+            number, pending = 0, []  # pending: the pieces of a line not ended yet
+            while chunk := stream.read(STREAM_BUFFER_BYTES):
+                parts = chunk.split(b"\n")
+                if len(parts) == 1:
+                    pending.append(chunk)
+                    continue
+                pending.append(parts[0])
+                ended = [b"".join(pending), *parts[1:-1]]
+                pending = [parts[-1]]
+                for raw in ended:
+                    number += 1
+                    line = _line(raw, first=number == 1)
+                    if line is not None:
+                        yield number, line
+            rest = b"".join(pending)
+            if rest:
+                number += 1
+                line = _line(rest, first=number == 1)
+                if line is not None:
                     yield number, line
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _line(raw: bytes, first: bool) -> str | bytes | None:
+    """One physical line without its LF: the text of a non-blank line, its bytes if it is not UTF-8,
+    or None for a blank line."""
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    if first and raw.startswith(_BOM):
+        raw = raw[len(_BOM):]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+    return text if text.strip() else None
 
 
 def split_customer_row(line: str) -> tuple[list[str | None] | None, str | None]:

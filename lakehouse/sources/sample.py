@@ -20,7 +20,7 @@ import json
 import os
 import random
 import tempfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 CURRENCIES = ("EUR", "USD", "GBP")
@@ -280,7 +280,7 @@ def _amount(rng: random.Random):
 
 
 def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _moments(rng: random.Random, day: date, count: int) -> list[datetime]:

@@ -15,11 +15,11 @@ from lakehouse.automation.planning import INGEST_JOB, PIPELINE_TAG, plan_gold, p
 from lakehouse.automation.schedules import ingest_schedule
 from lakehouse.automation.sensors import gold_sensor, landing_sensor
 from lakehouse.contracts.tables import CUSTOMER_SUMMARY, CUSTOMERS, DAILY_SALES, ORDERS, ORDERS_RAW
+from lakehouse.environment import resources_for
 from lakehouse.io.table_store import CommitStamp
 from lakehouse.io.watermarks import BuiltFrom, built_from_properties
-from lakehouse_tests.io.cdc import batch, event
-from lakehouse.environment import resources_for
 from lakehouse.settings import Settings
+from lakehouse_tests.io.cdc import batch, event
 
 
 def land(settings: Settings, source: str, day: str, name: str, text: str) -> str:
@@ -88,7 +88,7 @@ def test_landing_sensor_lists_only_recent_days_and_the_schedule_all(env):
     recent = land(settings, "orders", "2026-01-09", "b.jsonl", "{}\n")
     second = evaluate(resources, cursor=first.cursor)
     assert set(json.loads(second.cursor)["requested"]) == {"orders/dt=2026-01-10/a.jsonl", recent}
-    context = dg.build_schedule_context(resources=resources, scheduled_execution_time=dt.datetime(2026, 1, 10, 1, 15, tzinfo=dt.timezone.utc))
+    context = dg.build_schedule_context(resources=resources, scheduled_execution_time=dt.datetime(2026, 1, 10, 1, 15, tzinfo=dt.UTC))
     starts = [r.tags["dagster/asset_partition_range_start"] for r in ingest_schedule(context)]
     assert "2026-01-01" in starts and old.startswith("orders/dt=2026-01-01")
 
@@ -104,7 +104,7 @@ def test_landing_sensor_skips_days_outside_the_partitions_and_requests_the_rest(
 
 def test_schedule_requests_what_is_not_in_bronze_and_skips_otherwise(env):
     settings, resources = env
-    context = dg.build_schedule_context(resources=resources, scheduled_execution_time=dt.datetime(2026, 1, 3, 1, 15, tzinfo=dt.timezone.utc))
+    context = dg.build_schedule_context(resources=resources, scheduled_execution_time=dt.datetime(2026, 1, 3, 1, 15, tzinfo=dt.UTC))
     assert isinstance(ingest_schedule(context), dg.SkipReason)
     land(settings, "orders", "2026-01-02", "a.jsonl", "{}\n")
     requests = ingest_schedule(context)
@@ -116,7 +116,7 @@ def _merge_orders(store, *created: tuple[str, int, dt.date]) -> None:
     events = []
     for order_id, lsn, day in created:
         e = event(order_id, lsn)
-        e["created_at"] = dt.datetime.combine(day, dt.time(12), dt.timezone.utc)
+        e["created_at"] = dt.datetime.combine(day, dt.time(12), dt.UTC)
         events.append(e)
     store.merge(ORDERS, batch(*events), CommitStamp(run_id="r", asset_key="silver/orders"))
 

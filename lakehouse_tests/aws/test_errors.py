@@ -148,8 +148,8 @@ def test_bucket_removed_after_the_check_is_still_explained(moto, checked_store):
     env, store = checked_store
     moto.client("s3").delete_bucket(Bucket=env.bucket("bronze"))
     batch = pa.table(
-        {"_raw": ["{}"], "_line_number": [1], "_source_file": ["orders/dt=2026-01-01/a.jsonl"],
-         "_ingested_at": [dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)], "_batch_id": ["b"], "dt": [dt.date(2026, 1, 1)]}
+        {"_raw": ["{}"], "_line_number": [1], "_parse_error": [None], "_source_file": ["orders/dt=2026-01-01/a.jsonl"],
+         "_ingested_at": [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)], "_batch_id": ["b"], "dt": [dt.date(2026, 1, 1)]}
     )
     message = rf"S3 bucket '{env.bucket('bronze')}' \(bronze tables, LAKEHOUSE_BRONZE_BUCKET\) does not exist.*while accessing s3://"
     with pytest.raises(AwsSetupError, match=message):

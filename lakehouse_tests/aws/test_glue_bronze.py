@@ -15,7 +15,7 @@ from lakehouse.settings import load_settings
 
 
 def _batch(day: dt.date, files: list[str]) -> pa.Table:
-    rows = [{"_raw": "{}", "_line_number": i + 1, "_source_file": f, "_ingested_at": dt.datetime(2026, 1, 9, tzinfo=dt.timezone.utc), "_batch_id": "b", "dt": day} for i, f in enumerate(files)]
+    rows = [{"_raw": "{}", "_line_number": i + 1, "_source_file": f, "_ingested_at": dt.datetime(2026, 1, 9, tzinfo=dt.UTC), "_batch_id": "b", "dt": day} for i, f in enumerate(files)]
     return pa.Table.from_pylist(rows, schema=t.ORDERS_RAW.arrow_schema)
 
 
@@ -37,7 +37,7 @@ def test_append_registers_the_table_and_each_new_day_once(store, moto):
     table = glue.get_table(DatabaseName=database, Name=name)["Table"]
     assert table["TableType"] == "EXTERNAL_TABLE" and table["Parameters"]["classification"] == "parquet"
     columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
-    assert columns == {"_raw": "string", "_line_number": "bigint", "_source_file": "string", "_ingested_at": "timestamp", "_batch_id": "string"}
+    assert columns == {"_raw": "string", "_line_number": "bigint", "_parse_error": "string", "_source_file": "string", "_ingested_at": "timestamp", "_batch_id": "string"}
     assert table["PartitionKeys"] == [{"Name": "dt", "Type": "date", "Comment": "Day the landing file arrived"}]
     assert _partitions(glue, store) == {"2026-01-01": f"{store.uri(t.ORDERS_RAW)}/dt=2026-01-01/"}
     # The same day again (a second batch) and a new day: one more partition, no error, no duplicate.
@@ -69,7 +69,7 @@ def test_a_registration_that_no_longer_matches_the_contract_is_corrected(store, 
     store.write(t.ORDERS_RAW, _batch(dt.date(2026, 1, 1), ["orders/dt=2026-01-01/a.jsonl"]), CommitStamp("run-0001", "bronze/orders_raw"))
     table = glue.get_table(DatabaseName=database, Name=name)["Table"]
     assert table["StorageDescriptor"]["Location"] == store.uri(t.ORDERS_RAW) + "/"
-    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["_raw", "_line_number", "_source_file", "_ingested_at", "_batch_id"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["_raw", "_line_number", "_parse_error", "_source_file", "_ingested_at", "_batch_id"]
 
 
 def test_hive_types_follow_the_contract_types():

@@ -12,7 +12,7 @@ from lakehouse.checks.expect import expect, expectations_for
 from lakehouse.contracts.expectations import Severity, accepted_values, freshness, in_range, reject_rate, relationship, row_count_change, sql
 from lakehouse.contracts.model import Column, Layer, TableContract
 
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 def contract(*expectations) -> TableContract:
@@ -101,7 +101,7 @@ def test_expect_decorator_adds_a_row_rule_to_the_transformation():
 
 @pytest.mark.parametrize("bad", ["not sql at all (", "missing_column > 1"])
 def test_a_broken_sql_expectation_fails_loudly(bad):
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match=r"expectation 'broken' of table .* is not valid SQL.*fix it in the table contract"):
         outcomes(contract(sql(bad, name="broken")), rows({"id": "a"}))
 
 

@@ -105,7 +105,7 @@ def test_conform_names_table_column_and_problem(data, message):
 def test_conform_lets_delete_events_omit_non_key_columns():
     rows = [
         dict(order_id="a", customer_id=None, status=None, amount=None, currency=None, created_at=None, updated_at=None,
-             lsn=5, _source_file="f", _ingested_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), _batch_id="b", _is_delete=True),
+             lsn=5, _source_file="f", _ingested_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), _batch_id="b", _is_delete=True),
     ]
     assert ORDERS.conform(pa.Table.from_pylist(rows)).num_rows == 1
     rows[0]["_is_delete"] = False

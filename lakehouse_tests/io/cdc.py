@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from lakehouse.contracts.tables import ORDERS
 
-T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def event(order_id: str, lsn: int, *, status: str = "placed", delete: bool = False, amount: str = "10.00") -> dict:

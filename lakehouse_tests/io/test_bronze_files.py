@@ -171,12 +171,12 @@ def test_writers_started_together_on_a_new_home_register_each_file_once(tmp_path
         one, two = make_store(home), make_store(home)
         start, errors = threading.Barrier(2), []
 
-        def append(store, sources, run):
+        def append(store, sources, run, start=start, errors=errors):
             try:
                 start.wait()
                 store.append(ORDERS_RAW, pa.concat_tables([raw_rows(s, 1) for s in sources]).replace_schema_metadata(
                     {BATCH_SOURCES_KEY: json.dumps(sources).encode()}), CommitStamp(run_id=run, asset_key="bronze/orders_raw"))
-            except Exception as exc:  # noqa: BLE001 - reported below
+            except Exception as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=append, args=(one, day1 + day2, "a")), threading.Thread(target=append, args=(two, day2, "b"))]

@@ -314,9 +314,10 @@ def test_a_concurrent_commit_is_replanned_and_both_writes_survive(table_store, m
 
 
 def test_retries_are_bounded(table_store, monkeypatch):
-    import lakehouse.io.arrow_store as arrow_store
     from pyiceberg.exceptions import CommitFailedException
     from pyiceberg.table import Transaction
+
+    import lakehouse.io.arrow_store as arrow_store
 
     table_store.merge(ORDERS, batch(event("a", 1)), STAMP)
     sleeps: list[float] = []
@@ -365,7 +366,7 @@ def test_keys_of_every_exact_type_prune_and_merge_right(table_store, kind):
         "long": lambda i: i * 1_000_003,
         "int": lambda i: i - 50,
         "date": lambda i: dt.date(2026, 1, 1) + dt.timedelta(days=i),
-        "timestamptz": lambda i: dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=i),
+        "timestamptz": lambda i: dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=i),
         "decimal(10,2)": lambda i: Decimal(i) / 100,
     }[kind]
     table = table_store.ensure_table(contract)

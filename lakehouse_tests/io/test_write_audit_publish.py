@@ -23,7 +23,7 @@ from lakehouse_tests.conftest import make_store
 from lakehouse_tests.io.cdc import batch, event, state
 
 WATERMARK = "lakehouse.applied.bronze.orders_raw"
-T = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+T = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def stamp(run: str, **properties: str) -> CommitStamp:

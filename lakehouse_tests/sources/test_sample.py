@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -156,7 +156,7 @@ def test_late_file_would_regress_a_naive_merge(sample, expected):
 def test_cdc_paths_are_exercised(sample, expected):
     events = valid_events(sample[0])
     ops = defaultdict(list)
-    for source_file, _, text, event in events:
+    for source_file, _, _text, event in events:
         ops[event["order_id"]].append((event["lsn"], event["op"], source_file.split("/")[1]))
     assert any(json.loads(text).keys() == {"lsn", "op", "order_id"} for _, _, text, e in events if e["op"] == "d")
     reinserted = [oid for oid, seq in ops.items() if oid in expected.orders
@@ -260,8 +260,8 @@ def test_valid_order_events():
     event, reason = validate_order_line(line())
     assert reason is None
     assert event["amount"] == Decimal("10.01")  # half-up, not half-even
-    assert event["created_at"] == datetime(2026, 1, 2, 4, 30, tzinfo=timezone.utc)
-    assert event["updated_at"] == datetime(2026, 1, 2, 4, 30, 0, 500000, tzinfo=timezone.utc)
+    assert event["created_at"] == datetime(2026, 1, 2, 4, 30, tzinfo=UTC)
+    assert event["updated_at"] == datetime(2026, 1, 2, 4, 30, 0, 500000, tzinfo=UTC)
     event, _ = validate_order_line(line(lsn="-3", amount=2.675))
     assert (event["lsn"], event["amount"]) == (-3, Decimal("2.68"))  # the literal's text, not the float
     assert validate_order_line('{"lsn": 9, "op": "d", "order_id": "o-1", "amount": "junk"}') == (
@@ -289,7 +289,7 @@ def test_valid_customer_row():
     row, reason = validate_customer_row('c-1,"Doe, ""J"" Jane",,,2026-01-01T01:00:00+01:00')
     assert reason is None
     assert row == {"customer_id": "c-1", "name": 'Doe, "J" Jane', "email": None, "country": None,
-                   "updated_at": datetime(2026, 1, 1, tzinfo=timezone.utc)}
+                   "updated_at": datetime(2026, 1, 1, tzinfo=UTC)}
     assert parse_timestamp("2026-01-01T00:00:00+19:00") is None
 
 

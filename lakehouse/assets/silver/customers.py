@@ -13,7 +13,7 @@ from lakehouse.contracts.tables import CUSTOMERS, CUSTOMERS_RAW, CUSTOMERS_REJEC
 def validate_customers(raw: DataFrame) -> DataFrame:
     """Every Bronze customer row with ``reason`` (null when valid)."""
     rules = [
-        (F.col("_parse_error").isNotNull(), F.col("_parse_error")),
+        (F.col("_parse_error").isNotNull(), F.col("_parse_error")),  # not_utf8 or malformed_csv, from Bronze
         (F.col("customer_id").isNull(), "missing_field:customer_id"),
         (F.col("updated_at").isNull(), "missing_field:updated_at"),
         (~is_timestamp(F.col("updated_at")), "invalid_timestamp:updated_at"),

@@ -12,9 +12,14 @@ from lakehouse.assets.silver.validation import (
     count_records,
     delivery_order_desc,
     first_failure,
+    is_json_string,
+    is_json_text,
     is_timestamp,
+    json_member,
+    json_text,
     latest_per_key,
     rejects,
+    with_json_object,
 )
 from lakehouse.assets.transformation import transformation
 from lakehouse.contracts.tables import ORDERS, ORDERS_RAW, ORDERS_REJECTS
@@ -22,31 +27,38 @@ from lakehouse.contracts.tables import ORDERS, ORDERS_RAW, ORDERS_REJECTS
 STATUSES = ["placed", "paid", "shipped", "delivered", "cancelled"]
 OPS = ["c", "u", "d"]
 _UPSERT_FIELDS = ["customer_id", "status", "amount", "currency", "created_at", "updated_at"]
+_FIELDS = ["lsn", "op", "order_id", *_UPSERT_FIELDS]
+_ZERO = r"^-0+(\.0+)?\z"  # "-0", "-0.00": zero, not negative
 
 
 def parse_order_events(raw: DataFrame) -> DataFrame:
-    """Every Bronze order record with its fields as text and ``reason`` (null when valid)."""
-    fields = F.from_json("_raw", "map<string,string>")
-    df = raw.withColumn("__json", fields)
-    for name in ["lsn", "op", "order_id", *_UPSERT_FIELDS]:
-        df = df.withColumn(f"__{name}", F.col("__json")[name])
-    t = {name: F.col(f"__{name}") for name in ["lsn", "op", "order_id", *_UPSERT_FIELDS]}
+    """Every Bronze order record with its fields as text (``__<field>``) and ``reason`` (null when valid)."""
+    df = with_json_object(raw, "_raw", _FIELDS, into="__json")
+    for name in _FIELDS:
+        df = df.withColumn(f"__{name}", json_text(json_member("__json", name)))
+    value = {name: json_member("__json", name) for name in _FIELDS}  # null when missing
+    t = {name: F.col(f"__{name}") for name in _FIELDS}
     is_delete = t["op"] == "d"
+    # not_utf8, set by Bronze (older Bronze files have no such column: null there)
+    parse_error = F.col("_parse_error") if "_parse_error" in raw.columns else F.lit(None).cast("string")
+    # A boolean, object or array has no text: it matches none of the text patterns below; for the ids,
+    # which take any text, it is a type error of its own.
     rules = [
-        # from_json reads the first JSON value and ignores what follows, so also demand the line be
-        # just the object.
-        (F.col("__json").isNull() | ~F.trim("_raw").rlike(r"^\{.*\}\z"), "malformed_json"),
-        (t["lsn"].isNull(), "missing_field:lsn"),
+        (parse_error.isNotNull(), parse_error),
+        (~F.col("__json_ok"), "malformed_json"),
+        (value["lsn"].isNull(), "missing_field:lsn"),
         (~t["lsn"].rlike(INTEGER) | t["lsn"].cast("long").isNull(), "invalid_type:lsn"),
-        (t["op"].isNull(), "missing_field:op"),
-        (~t["op"].isin(OPS), "invalid_op"),
-        (t["order_id"].isNull() | (t["order_id"] == ""), "missing_field:order_id"),
+        (value["op"].isNull(), "missing_field:op"),
+        (~is_json_string(value["op"]) | ~t["op"].isin(OPS), "invalid_op"),
+        (value["order_id"].isNull() | (t["order_id"] == ""), "missing_field:order_id"),
+        (~is_json_text(value["order_id"]), "invalid_type:order_id"),
     ]
     # A delete needs nothing more; inserts and updates must carry a whole valid order.
-    upsert_rules = [(t[name].isNull(), f"missing_field:{name}") for name in _UPSERT_FIELDS] + [
+    upsert_rules = [(value[name].isNull(), f"missing_field:{name}") for name in _UPSERT_FIELDS] + [
+        (~is_json_text(value["customer_id"]), "invalid_type:customer_id"),
         (~t["status"].isin(STATUSES), "invalid_status"),
         (~t["amount"].rlike(NUMBER) | t["amount"].cast("decimal(18,2)").isNull(), "invalid_type:amount"),
-        (t["amount"].cast("decimal(38,10)") < 0, "negative_amount"),
+        (t["amount"].startswith("-") & ~t["amount"].rlike(_ZERO), "negative_amount"),
         (~t["currency"].rlike(CURRENCY), "invalid_currency"),
         (~is_timestamp(t["created_at"]), "invalid_timestamp:created_at"),
         (~is_timestamp(t["updated_at"]), "invalid_timestamp:updated_at"),
