@@ -7,24 +7,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from lakehouse.assets.transformation import FailFastIOManager
 from lakehouse.automation.partitions import PartitionsResource
 from lakehouse.contracts.model import Layer
 from lakehouse.io.aws import AwsConfig
-from lakehouse.io.io_manager import LakehouseIOManager
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.resources.compute import LocalSparkCompute
 from lakehouse.resources.spark import LOCAL_SPARK_CONFIG, LocalSparkResource
 from lakehouse.settings import Settings
 from lakehouse.sources.landing import LandingZoneResource
 
+# How long a catalog statement waits for another process's lock on the SQLite catalog before
+# failing with "database is locked". A commit holds the lock for milliseconds, so a writer queued
+# behind a few others gets through; one held longer (a stuck process, a shell in a transaction)
+# fails after this and is the step's retry policy's, then the user's, to deal with. pysqlite
+# (Python's sqlite3) waits 5 s by default; pyiceberg's SqlCatalog passes its "uri" property to
+# SQLAlchemy's create_engine unchanged (pyiceberg/catalog/sql.py) and SQLAlchemy's pysqlite
+# dialect hands a "timeout" query parameter to sqlite3.connect (sqlalchemy/dialects/sqlite/pysqlite.py).
+# A catalog opened while the lock is held waits twice: pyiceberg's first check of its tables
+# fails, then it tries to create them.
+CATALOG_BUSY_TIMEOUT_SECONDS = 15
+
 
 def local_store(settings: Settings) -> TableStoreResource:
     """The embedded default: a pyiceberg SQL catalog on SQLite and a warehouse folder."""
     settings.home.mkdir(parents=True, exist_ok=True)
     warehouse = settings.warehouse.as_uri()
+    uri = f"sqlite:///{settings.catalog_path}?timeout={CATALOG_BUSY_TIMEOUT_SECONDS}"
     return TableStoreResource(
         catalog_name="lakehouse",
-        catalog_properties={"type": "sql", "uri": f"sqlite:///{settings.catalog_path}", "warehouse": warehouse},
+        catalog_properties={"type": "sql", "uri": uri, "warehouse": warehouse},
         locations={layer.value: f"{warehouse}/{layer.value}" for layer in Layer},
         namespaces={layer.value: layer.value for layer in Layer},
     )
@@ -51,7 +63,8 @@ def resources_for(settings: Settings) -> dict[str, Any]:
         landing = LandingZoneResource(root=settings.landing_root, region=settings.aws_region, endpoint_url=settings.s3_endpoint)
     else:
         store = local_store(settings)
-        landing = LandingZoneResource(root=settings.landing_root)
+        # The default folder appears with the first landed file; one set by hand must exist (a typo).
+        landing = LandingZoneResource(root=settings.landing_root, must_exist=settings.landing is not None)
     # Local Spark in both: it reads s3:// data through Arrow (no Hadoop S3 connector needed).
     spark = LocalSparkResource(spark_config=LOCAL_SPARK_CONFIG)
     return {
@@ -60,5 +73,6 @@ def resources_for(settings: Settings) -> dict[str, Any]:
         "spark": spark,
         "compute": LocalSparkCompute(spark=spark, store=store),
         "partitions": PartitionsResource(start=settings.partitions_start.isoformat()),
-        "lakehouse_io_manager": LakehouseIOManager(store=store, reject_rate_limit=settings.reject_rate_limit),
+        # A LakehouseIOManager whose permanent errors bypass the assets' retry policy.
+        "lakehouse_io_manager": FailFastIOManager(store=store, reject_rate_limit=settings.reject_rate_limit),
     }

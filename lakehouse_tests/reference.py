@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -299,11 +300,32 @@ def landing_files(landing: Path, source: str) -> list[Path]:
     found = [
         path
         for folder in Path(landing, source).glob("dt=*")
-        if folder.is_dir()
+        if folder.is_dir() and _is_day(folder.name[3:])
         for path in folder.iterdir()
         if path.is_file() and path.name.endswith(SUFFIXES[source]) and not path.name.startswith((".", "_"))
     ]
     return sorted(found, key=lambda path: path.relative_to(landing).as_posix())
+
+
+def _is_day(text: str) -> bool:
+    try:
+        return re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is not None and date.fromisoformat(text) is not None
+    except ValueError:
+        return False
+
+
+def file_reason(path: Path) -> str | None:
+    """Why a landing file is quarantined whole (None when it is readable): gzip that does not
+    decompress, or a UTF-16/UTF-32 byte order mark."""
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            return "unreadable_file:compression"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return "unreadable_file:encoding"
+    return None
 
 
 def read_lines(path: Path) -> list[tuple[str, bool]]:
@@ -330,9 +352,15 @@ def read_lines(path: Path) -> list[tuple[str, bool]]:
     return out
 
 
-def _records(landing: Path, source: str) -> Iterator[tuple[str, int, str, str | None, bool]]:
+def _records(landing: Path, source: str) -> Iterator[tuple[str, int, str, str | None, str | None]]:
+    """(source_file, line number, text, header, reason set before validation: not_utf8 or a
+    whole file's unreadable_file:*) of every record."""
     for path in landing_files(landing, source):
         source_file = path.relative_to(landing).as_posix()
+        whole = file_reason(path)
+        if whole is not None:
+            yield source_file, 0, "", None, whole
+            continue
         lines = read_lines(path)
         header = None
         if source == "customers" and lines:
@@ -340,7 +368,7 @@ def _records(landing: Path, source: str) -> Iterator[tuple[str, int, str, str | 
         for number, (text, not_utf8) in enumerate(lines, start=1):
             if (header is not None and number == 1) or not text.strip():
                 continue
-            yield source_file, number, text, header, not_utf8
+            yield source_file, number, text, header, "not_utf8" if not_utf8 else None
 
 
 def iter_records(landing: Path, source: str) -> Iterator[tuple[str, int, str, str | None]]:
@@ -358,9 +386,9 @@ def _winners(expected: Expected, landing: Path, source: str, validate, key: str,
     highest ``sequence``, ties to the one delivered last, keys in sorted order."""
     best: dict[str, tuple[tuple, dict]] = {}
     expected.bronze_counts[source] = 0
-    for source_file, number, text, header, not_utf8 in _records(landing, source):
+    for source_file, number, text, header, preset in _records(landing, source):
         expected.bronze_counts[source] += 1
-        record, reason = (None, "not_utf8") if not_utf8 else validate(text, header)
+        record, reason = (None, preset) if preset else validate(text, header)
         if reason:
             rejects.add((source_file, number, reason))
             continue

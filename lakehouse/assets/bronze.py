@@ -5,16 +5,24 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import dagster as dg
 import pyarrow as pa
 
-from lakehouse.assets.transformation import IO_MANAGER_KEY, table_metadata
+from lakehouse.assets.transformation import IO_MANAGER_KEY, TRANSIENT_RETRY_POLICY, permanent_errors_fail_at_once, table_metadata
 from lakehouse.contracts.model import TableContract
 from lakehouse.contracts.tables import CUSTOMERS_RAW, ORDERS_RAW
 from lakehouse.io.bronze_files import BATCH_SOURCES_KEY, landing_key
 from lakehouse.io.store_resource import TableStoreResource
-from lakehouse.sources.landing import CUSTOMER_HEADER, LandingFile, LandingZone, LandingZoneResource, split_customer_row
+from lakehouse.sources.landing import (
+    CUSTOMER_HEADER,
+    LandingFile,
+    LandingZone,
+    LandingZoneResource,
+    UnreadableFileError,
+    split_customer_row,
+)
 
 RecordReader = Callable[[LandingZone, LandingFile], Iterable[dict]]
 
@@ -67,21 +75,88 @@ def customer_records(zone: LandingZone, file: LandingFile) -> Iterable[dict]:
         yield {**record, "_parse_error": error, "_raw": text, "_line_number": number}
 
 
-def read_landing_files(
+@dataclass
+class LandingBatch:
+    """What a Bronze run read: its records, and the files it could not read."""
+
+    data: pa.Table
+    # landing file -> why, for files quarantined whole (one record each: see read_landing)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    # landing file -> why, for files left for a later run (an error that may pass: not recorded)
+    retry: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sources(self) -> list[str]:
+        """The landing files the batch records as ingested (those read, whole or quarantined)."""
+        return sorted(set(self.data["_source_file"].to_pylist()) | set(self.unreadable))
+
+
+def unreadable_record(error: UnreadableFileError) -> dict:
+    """The one record of a landing file that cannot be read: no line of it is kept (those read
+    before a truncation might be the file's beginning, or garbage), so it is quarantined whole with
+    ``reason`` as its ``_parse_error``, line 0 (the whole file), and no text."""
+    return {"_raw": "", "_parse_error": error.reason, "_line_number": 0}
+
+
+def read_landing(
     contract: TableContract, zone: LandingZone, files: list[LandingFile], reader: RecordReader, batch_id: str
-) -> pa.Table:
-    """All records of ``files`` as one Arrow table in the Bronze contract's schema."""
+) -> LandingBatch:
+    """The records of ``files`` as one Arrow table in the Bronze contract's schema. A file that
+    cannot be read as its kind promises becomes one quarantined record; one whose reading failed
+    for another reason (permission denied, a storage error) is left out for a later run."""
     ingested_at = dt.datetime.now(dt.UTC)
     columns: dict[str, list] = {name: [] for name in contract.column_names}
+    batch = LandingBatch(data=None)  # type: ignore[arg-type]
     for file in files:
-        for record in reader(zone, file):
-            for name, value in record.items():
-                columns[name].append(value)
+        try:
+            records = list(reader(zone, file))  # the whole file first: none of it or all of it
+        except UnreadableFileError as exc:
+            batch.unreadable[file.relative_path] = exc.detail
+            records = [unreadable_record(exc)]
+        except (PermissionError, FileNotFoundError, IsADirectoryError) as exc:
+            batch.retry[file.relative_path] = f"{type(exc).__name__}: {exc}"
+            continue
+        for record in records:
+            for name in contract.column_names:
+                if name not in _LINEAGE:
+                    columns[name].append(record.get(name))
             columns["_source_file"].append(file.relative_path)
             columns["_ingested_at"].append(ingested_at)
             columns["_batch_id"].append(batch_id)
             columns["dt"].append(file.dt)
-    return pa.Table.from_pydict(columns, schema=contract.arrow_schema)
+    batch.data = pa.Table.from_pydict(columns, schema=contract.arrow_schema)
+    return batch
+
+
+_LINEAGE = ("_source_file", "_ingested_at", "_batch_id", "dt")
+
+
+def read_landing_files(
+    contract: TableContract, zone: LandingZone, files: list[LandingFile], reader: RecordReader, batch_id: str
+) -> pa.Table:
+    """All records of ``files`` as one Arrow table in the Bronze contract's schema."""
+    return read_landing(contract, zone, files, reader, batch_id).data
+
+
+def landing_problems(
+    zone: LandingZone, source: str, days: set[dt.date], files: list[LandingFile], ingested_sizes: dict[str, int | None]
+) -> dict[str, dict[str, str]]:
+    """What a Bronze run reports besides what it reads: files it never reads (misnamed folders,
+    other suffixes) and files whose size changed since they were ingested (landing files are
+    immutable: an appended line is never read, so it is said)."""
+    changed = {
+        f.relative_path: f"{ingested_sizes[f.relative_path]} bytes when ingested, {f.size} now"
+        for f in files
+        if ingested_sizes.get(f.relative_path) is not None and f.size is not None and f.size != ingested_sizes[f.relative_path]
+    }
+    return {
+        "ignored": {i.relative_path: i.reason for i in zone.ignored(source, days)},
+        "changed_after_ingestion": changed,
+    }
+
+
+LANDING_CHECK = "landing_files_readable"
+PROBLEMS_LISTED = 50  # files named per kind in the metadata; the counts are complete
 
 
 def bronze_asset(
@@ -100,18 +175,62 @@ def bronze_asset(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         tags={"lakehouse/source": source},
+        retry_policy=TRANSIENT_RETRY_POLICY,
+        check_specs=[
+            dg.AssetCheckSpec(
+                LANDING_CHECK,
+                asset=contract.asset_key,
+                description="Every landing file of the run's days was read: none unreadable (quarantined whole), "
+                "left for a later run, outside the layout (never read) or changed after its ingestion",
+            )
+        ],
     )
-    def _asset(context: dg.AssetExecutionContext, landing: LandingZoneResource, store: TableStoreResource) -> pa.Table:
+    def _asset(context: dg.AssetExecutionContext, landing: LandingZoneResource, store: TableStoreResource):
         days = {dt.date.fromisoformat(key) for key in context.partition_keys}
-        zone = landing.zone()
-        done = store.get_store().ingested_sources(contract, days=days)
-        new = [f for f in zone.files(source, days) if landing_key(f.relative_path) not in done]
-        context.log.info(f"{len(new)} new landing file(s) for {contract.qualified_name} on {len(days)} day(s)")
-        data = read_landing_files(contract, zone, new, reader, batch_id=context.run_id)
-        context.add_output_metadata({"new_files": len(new), "new_records": data.num_rows})
-        # The batch names its landing files, so one of no records is recorded as ingested too.
-        sources = json.dumps([f.relative_path for f in new]).encode()
-        return data.replace_schema_metadata({**(data.schema.metadata or {}), BATCH_SOURCES_KEY: sources})
+        with permanent_errors_fail_at_once():
+            zone = landing.zone()
+            table_store = store.get_store()
+            done = table_store.ingested_sources(contract, days=days)
+            listed = zone.files(source, days)
+            new = [f for f in listed if landing_key(f.relative_path) not in done]
+            context.log.info(f"{len(new)} new landing file(s) for {contract.qualified_name} on {len(days)} day(s)")
+            batch = read_landing(contract, zone, new, reader, batch_id=context.run_id)
+            old = [f for f in listed if landing_key(f.relative_path) in done]
+            problems = {
+                "unreadable": batch.unreadable,
+                "left_for_a_later_run": batch.retry,
+                **landing_problems(zone, source, days, old, table_store.ingested_sizes(contract, {f.dt for f in old}) if old else {}),
+            }
+        for kind, found in problems.items():
+            for path, why in found.items():
+                context.log.warning(f"{path}: {kind.replace('_', ' ')} ({why})")
+        read = {f.relative_path for f in new} - set(batch.retry)
+        data = batch.data
+        sizes = {f.relative_path: f.size for f in new if f.relative_path in read}
+        yield dg.Output(
+            # The batch names its landing files (and their sizes), so one of no records is recorded
+            # as ingested too, and a later change to one is noticed.
+            data.replace_schema_metadata({**(data.schema.metadata or {}), BATCH_SOURCES_KEY: json.dumps(sizes).encode()}),
+            metadata={
+                "new_files": len(read),
+                "new_records": data.num_rows,
+                **{f"{kind}_files": len(found) for kind, found in problems.items()},
+                **{kind: dg.MetadataValue.json(dict(list(found.items())[:PROBLEMS_LISTED])) for kind, found in problems.items() if found},
+            },
+        )
+        count = sum(len(found) for found in problems.values())
+        yield dg.AssetCheckResult(
+            check_name=LANDING_CHECK,
+            passed=count == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                "every landing file of the run's days was read"
+                if count == 0
+                else "; ".join(f"{len(found)} {kind.replace('_', ' ')}" for kind, found in problems.items() if found)
+                + " (see the materialization's metadata and docs/landing-contract.md, 'Files that cannot be read')"
+            ),
+            metadata={f"{kind}_files": len(found) for kind, found in problems.items()},
+        )
 
     return _asset
 

@@ -8,17 +8,72 @@ where tables live are the compute resource's and the table store's business.
 """
 
 
+import contextlib
 import hashlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
-from lakehouse.contracts.model import TableContract
-from lakehouse.io.io_manager import CODE_VERSION_KEY
+from lakehouse.automation.partitions import PartitionRangeError
+from lakehouse.contracts.model import ContractViolation, TableContract
+from lakehouse.io.bronze_files import LegacyBronzeError
+from lakehouse.io.io_manager import CODE_VERSION_KEY, LakehouseIOManager
+from lakehouse.io.watermarks import LegacyWatermarkError
+from lakehouse.settings import SettingsError
+from lakehouse.sources.landing import LandingError
 
 IO_MANAGER_KEY = "lakehouse_io_manager"
+
+# ---- retries ---------------------------------------------------------------------------------
+# A step that failed on something transient runs again: S3 or Glue throttling or 5xx that outlasted
+# the requests' own retries (lakehouse.io.aws.REQUEST_ATTEMPTS), a catalog commit conflict that
+# outlasted the store's, the SQLite catalog locked longer than its busy timeout, a lost Spark
+# executor. A rerun is safe: a write commits atomically, from the watermarks it read, or not at all.
+# The waits (exponential, +-5 s: 0-10 s, then 10-20 s) give an outage time to pass.
+TRANSIENT_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+# Errors no rerun can fix, which fail the step at once: the data breaks its table contract, a
+# setting, the AWS setup or the landing zone is wrong, a partition is out of range, the home needs
+# `lakehouse repair` (the errors the CLI exits 2 for). A blocking check that fails is not retried
+# either: Dagster never retries a DagsterAssetCheckFailedError.
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (
+    ContractViolation, SettingsError, LandingError, PartitionRangeError, LegacyBronzeError, LegacyWatermarkError,
+)
+
+
+class PermanentFailure(dg.Failure):
+    """A step failure a retry cannot fix: ``allow_retries=False`` makes Dagster fail the step at once
+    whatever its RetryPolicy (Dagster retries any other exception). The error it stands for is its
+    ``__cause__``, so the step's error still ends in that error and its message."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(description=str(error), allow_retries=False)
+
+
+@contextlib.contextmanager
+def permanent_errors_fail_at_once() -> Iterator[None]:
+    """Inside, a PERMANENT_ERRORS error raises PermanentFailure instead (with it as the cause)."""
+    try:
+        yield
+    except PERMANENT_ERRORS as error:
+        raise PermanentFailure(error) from error
+
+
+class FailFastIOManager(LakehouseIOManager):
+    """The lakehouse IO manager, whose permanent errors (a write that breaks its contract, a wrong
+    setting) fail the step at once rather than through every retry of the asset's retry policy:
+    the write happens here, after the asset's own code has returned its output."""
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        with permanent_errors_fail_at_once():
+            super().handle_output(context, obj)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        with permanent_errors_fail_at_once():
+            return super().load_input(context)
 
 
 @dataclass(frozen=True)
@@ -119,9 +174,12 @@ def table_metadata(contract: TableContract, code_version: str | None = None) -> 
 
 
 def transformation_asset(t: Transformation, partitions_def: dg.PartitionsDefinition | None = None, **asset_kwargs) -> dg.AssetsDefinition:
-    """The Dagster asset that runs ``t`` on whichever compute resource is configured."""
+    """The Dagster asset that runs ``t`` on whichever compute resource is configured, retried on
+    transient failures (TRANSIENT_RETRY_POLICY unless ``asset_kwargs`` gives a ``retry_policy``)."""
     from lakehouse.checks.specs import check_results, check_specs
     from lakehouse.resources.compute import SparkCompute
+
+    asset_kwargs.setdefault("retry_policy", TRANSIENT_RETRY_POLICY)
 
     @dg.asset(
         key=t.target.asset_key,
@@ -138,7 +196,8 @@ def transformation_asset(t: Transformation, partitions_def: dg.PartitionsDefinit
         **asset_kwargs,
     )
     def _asset(context: dg.AssetExecutionContext, compute: SparkCompute):
-        result = compute.run(context, t)
+        with permanent_errors_fail_at_once():  # the write's own are FailFastIOManager's
+            result = compute.run(context, t)
         if isinstance(result, dg.MaterializeResult):  # ran remotely: the remote side reported everything
             yield result
             return

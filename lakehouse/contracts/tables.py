@@ -18,7 +18,7 @@ LINEAGE = (
 _RECORD = (
     Column(name="_raw", type="string", required=True,
            description="The record exactly as landed (a line that is not UTF-8: its bytes, \\ and \\xhh escaped)"),
-    Column(name="_line_number", type="long", required=True, description="1-based line in the landing file"),
+    Column(name="_line_number", type="long", required=True, description="1-based line in the landing file (0: the whole file, quarantined as unreadable)"),
 )
 
 _DT = Column(name="dt", type="date", required=True, description="Day the landing file arrived")
@@ -89,7 +89,7 @@ _REJECT_COLUMNS = (
     Column(name="reason", type="string", required=True, description="First validation rule the record broke"),
     Column(name="_raw", type="string", required=True,
            description="The record exactly as landed (a line that is not UTF-8: its bytes, \\ and \\xhh escaped)"),
-    Column(name="_line_number", type="long", required=True, description="1-based line in the landing file"),
+    Column(name="_line_number", type="long", required=True, description="1-based line in the landing file (0: the whole file, quarantined as unreadable)"),
     *LINEAGE,
 )
 

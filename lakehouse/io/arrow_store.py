@@ -128,6 +128,8 @@ class ArrowTableStore(TableStore):
         listed = (data.schema.metadata or {}).get(BATCH_SOURCES_KEY)
         data = contract.conform(data)
         sources = json.loads(listed) if listed else sorted(set(data["_source_file"].to_pylist()))
+        sizes = sources if isinstance(sources, dict) else None  # path -> size in bytes as listed
+        sources = list(sources)
         with self._storage_errors(contract):
             if self.bronze_catalog is not None and sources:
                 # Registered before the files are written: the catalog may list a partition that is
@@ -136,7 +138,7 @@ class ArrowTableStore(TableStore):
                 self.bronze_catalog.ensure_table(contract, database, location)
                 days = sorted({landing_day(s) for s in sources})
                 self.bronze_catalog.add_partitions(contract, database, location, [(d,) for d in days])
-            written, appeared = self.bronze(contract).append(data, sources, stamp)
+            written, appeared = self.bronze(contract).append(data, sources, stamp, sizes)
         info = self.info(contract)
         return WriteResult(contract.qualified_name, info.uri, WriteMode.append, written, info.row_count, committed=bool(appeared))
 
@@ -149,6 +151,11 @@ class ArrowTableStore(TableStore):
         with self._storage_errors(contract):
             bronze = self.bronze(contract)
             return bronze.ingested(days) if days is not None else {f[: -len(".parquet")] for f in bronze.files()}
+
+    def ingested_sizes(self, contract: TableContract, days: set[dt.date]) -> dict[str, int | None]:
+        """Landing file -> its size in bytes when ingested (None: not recorded), of ``days``."""
+        with self._storage_errors(contract):
+            return self.bronze(contract).source_sizes(days)
 
     def pending_bronze(self, contract: TableContract, after: int) -> PendingBronze:
         with self._storage_errors(contract):

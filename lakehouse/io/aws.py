@@ -30,6 +30,30 @@ class AwsSetupError(SettingsError):
     """An AWS resource the configuration names is missing, unreachable or not allowed."""
 
 
+# ---- retries of transient failures -----------------------------------------------------------
+# Attempts per S3 or Glue request (the first try included), for every client the lakehouse makes:
+# boto3's, Arrow's S3 filesystem and pyiceberg's S3 FileIO. The SDKs' standard strategies retry
+# throttling (503 SlowDown, ThrottlingException) and 5xx with randomized exponential backoff and
+# never retry an error that says what is wrong (403, 404 NoSuchBucket, a refused signature). Five
+# attempts ride out several seconds of throttling (botocore waits up to 1, 2, 4 and 8 s, Arrow
+# about 1-3 s each time) and stay short enough that a request that cannot succeed fails within
+# seconds; a longer outage is for the step's retry policy, which reruns the whole step
+# (lakehouse.assets.transformation.TRANSIENT_RETRY_POLICY).
+REQUEST_ATTEMPTS = 5
+
+
+class S3Retries(pafs.AwsStandardS3RetryStrategy):
+    """Arrow's standard AWS retry strategy with REQUEST_ATTEMPTS. pyiceberg's S3 FileIO takes a
+    strategy only as a class it builds without arguments: the ``s3.retry-strategy-impl`` catalog
+    property (pyiceberg/io/pyarrow.py, ``_initialize_s3_fs``) names this one."""
+
+    def __init__(self) -> None:
+        super().__init__(max_attempts=REQUEST_ATTEMPTS)
+
+
+S3_RETRY_STRATEGY_IMPL = f"{S3Retries.__module__}.{S3Retries.__qualname__}"
+
+
 @dataclass(frozen=True)
 class AwsConfig:
     """Region and (optional) endpoints of the AWS services the lakehouse uses."""
@@ -61,12 +85,16 @@ class AwsConfig:
         if endpoint is None:
             endpoint = {"s3": self.s3_endpoint, "glue": self.glue_endpoint}.get(service)
         # Bounded waits: a wrong endpoint or a blocked network fails in seconds, not minutes.
-        config = Config(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 4})
+        # Standard mode retries throttling and 5xx with backoff (total_max_attempts counts the first
+        # try, unlike max_attempts). Not adaptive: its client-side rate limiter, which botocore calls
+        # experimental, helps many threads sharing one client, while each step makes a few calls.
+        retries = {"mode": "standard", "total_max_attempts": REQUEST_ATTEMPTS}
+        config = Config(connect_timeout=10, read_timeout=60, retries=retries)
         return boto3.session.Session().client(service, region_name=self.region, endpoint_url=endpoint, config=config)
 
     def s3_filesystem(self) -> pafs.S3FileSystem:
         """Arrow's S3 filesystem with the same region and endpoint as the catalog's FileIO."""
-        kwargs: dict = {"connect_timeout": 10}
+        kwargs: dict = {"connect_timeout": 10, "retry_strategy": S3Retries()}
         if self.region:
             kwargs["region"] = self.region
         if self.s3_endpoint:

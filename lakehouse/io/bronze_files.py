@@ -49,7 +49,9 @@ from lakehouse.io.table_store import CommitStamp
 SOURCE_FILES_KEY = b"lakehouse.source_files"
 STAMP_KEY = b"lakehouse.stamp"
 # The landing files an appended batch covers, empty ones included (a file of no records is
-# ingested too: recorded, so it is not read again). Travels in the batch's schema metadata.
+# ingested too: recorded, so it is not read again). Travels in the batch's schema metadata: a JSON
+# list of paths, or an object of path -> size in bytes as listed (recorded, so a file changed after
+# its ingestion is noticed).
 BATCH_SOURCES_KEY = b"lakehouse.batch_sources"
 
 SUFFIX = ".parquet"
@@ -74,6 +76,7 @@ REGISTRY = TableContract(
         Column(name="dt", type="date", required=True),
         Column(name="source_file", type="string", required=True, description="landing file, relative to the landing root"),
         Column(name="records", type="long", required=True),
+        Column(name="source_size", type="long", description="landing file's size in bytes when it was read"),
         Column(name="seq", type="long", required=True, description="sequence number of the registering commit"),
         Column(name="seq_block", type="long", required=True),
         Column(name="records_total", type="long", required=True, description="records in every file registered up to this commit"),
@@ -133,6 +136,7 @@ class _Entry:
     day: dt.date
     source: str
     records: int
+    source_size: int | None = None
 
 
 def _host() -> str:
@@ -202,7 +206,7 @@ class BronzeFiles:
         return {name[: -len(SUFFIX)] for name in self.files(days)}
 
     # ---- writing ---------------------------------------------------------------------------
-    def append(self, data: pa.Table, sources: list[str], stamp: CommitStamp) -> tuple[int, list[str]]:
+    def append(self, data: pa.Table, sources: list[str], stamp: CommitStamp, sizes: dict[str, int] | None = None) -> tuple[int, list[str]]:
         """Append one Bronze file per landing file in ``sources`` (relative landing paths; their
         rows are those of ``data`` with that ``_source_file``). Returns the rows and the files this
         call made appear; a landing file already in Bronze is left as it is."""
@@ -221,7 +225,7 @@ class BronzeFiles:
         written = 0
         try:
             faults.point("bronze.before_register", self.contract.asset_key.to_user_string())
-            entries = [_Entry(bronze_name(s), landing_day(s), s, rows.num_rows) for s, rows in todo.items()]
+            entries = [_Entry(bronze_name(s), landing_day(s), s, rows.num_rows, (sizes or {}).get(s)) for s, rows in todo.items()]
             self.register(entries, stamp, since=since, look_up={bronze_name(s) for s in attempted})
             faults.point("bronze.before_claim", self.contract.asset_key.to_user_string())
             for source, stage in staged.items():
@@ -308,7 +312,7 @@ class BronzeFiles:
     # ---- registry --------------------------------------------------------------------------
     def _registry(self, create: bool = False):
         try:
-            return self.catalog.load_table(self.identifier)
+            return _with_every_column(self.catalog.load_table(self.identifier))
         except NoSuchTableError:
             if not create:
                 return None
@@ -367,6 +371,7 @@ class BronzeFiles:
                     "dt": [e.day for e in new],
                     "source_file": [e.source for e in new],
                     "records": [e.records for e in new],
+                    "source_size": [e.source_size for e in new],
                     "seq": [seq] * len(new),
                     "seq_block": [seq // SEQ_BLOCK] * len(new),
                     "records_total": [total] * len(new),
@@ -470,10 +475,35 @@ class BronzeFiles:
             raise LookupError(f"{self.contract.qualified_name}: no Bronze registration has sequence number {seq}")
         return int(rows["records_total"][0].as_py())
 
+    def source_sizes(self, days: Iterable[dt.date]) -> dict[str, int | None]:
+        """Landing file -> its size when it was ingested (None if not recorded), on ``days``."""
+        table = self._registry()
+        days = sorted(set(days))
+        if table is None or not days:
+            return {}
+        found = table.scan(row_filter=In("dt", days) if len(days) > 1 else EqualTo("dt", days[0]),
+                           selected_fields=("source_file", "source_size")).to_arrow()
+        return dict(zip(found["source_file"].to_pylist(), found["source_size"].to_pylist()))
+
     def registered(self) -> pa.Table:
         """Every registration (for repair and tests)."""
         table = self._registry()
         return table.scan().to_arrow() if table is not None else REGISTRY.arrow_schema.empty_table()
+
+
+def _with_every_column(table):
+    """The registry with the columns of REGISTRY: one an older version created lacks them, and
+    gets them (optional, so its rows read them as null)."""
+    missing = [c for c in REGISTRY.columns if c.name not in table.schema().column_names]
+    if not missing:
+        return table
+    try:
+        with table.update_schema() as update:
+            for column in missing:
+                update.add_column(column.name, REGISTRY.iceberg_schema.find_field(column.name).field_type, doc=column.description)
+    except CommitFailedException:
+        pass  # another writer added them meanwhile
+    return table.refresh()
 
 
 def _split_by_source(data: pa.Table, sources: list[str]) -> dict[str, pa.Table]:

@@ -64,6 +64,15 @@ def _catalog(name: str, properties: tuple[tuple[str, str], ...]):
 def _glue_catalog(name: str, properties: tuple[tuple[str, str], ...]):
     """One Glue catalog and S3 filesystem per process and configuration: creating a boto3 Glue
     client loads the service model (about 0.3 s), and a run asks for the store at every step.
-    Both hold only HTTP clients, which are safe to share between threads."""
+    Both hold only HTTP clients, which are safe to share between threads.
+
+    Every client retries transient failures the same way (aws.REQUEST_ATTEMPTS): the Glue client
+    is AwsConfig's, not one pyiceberg builds from ``glue.*`` properties (pyiceberg/catalog/glue.py
+    would retry 10 times and hands ``glue.max-retries`` to botocore as given, where a string, as
+    configuration holds, fails), and the tables' S3 FileIO gets Arrow's retry strategy through
+    ``s3.retry-strategy-impl`` unless the configuration names another."""
     props = dict(properties)
-    return _catalog(name, properties), aws.AwsConfig.from_catalog_properties(props).s3_filesystem()
+    config = aws.AwsConfig.from_catalog_properties(props)
+    props.setdefault("s3.retry-strategy-impl", aws.S3_RETRY_STRATEGY_IMPL)
+    catalog = load_catalog(name, **props, client=config.client("glue"))
+    return catalog, config.s3_filesystem()

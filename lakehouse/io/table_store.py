@@ -150,3 +150,8 @@ class TableStore(ABC):
     @abstractmethod
     def ingested_sources(self, contract: TableContract, days: set[dt.date] | None = None) -> set[str]:
         """Landing files already appended to a Bronze table (optionally only of those landing days)."""
+
+    @abstractmethod
+    def ingested_sizes(self, contract: TableContract, days: set[dt.date]) -> dict[str, int | None]:
+        """Landing file -> its size in bytes when it was appended to a Bronze table (None: not
+        recorded), of those landing days: a file listed with another size changed after ingestion."""

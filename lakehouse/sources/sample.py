@@ -3,7 +3,15 @@
 `land_sample` writes order CDC events (JSON lines, partly gzipped) and customer rows (CSV) that
 exercise every rule of the contract: inserts, updates, deletes, re-inserts after a delete, a late
 file whose older events must not regress newer state, a re-delivered file, cancelled orders,
-several currencies and UTC offsets, blank lines and one invalid record per reject reason per day.
+several currencies and UTC offsets, blank lines and invalid records of every reject reason.
+
+Invalid records are rationed: a landing day (a `dt=` folder) holds at most one invalid order record
+per VALID_PER_INVALID valid ones, and the same for customer rows, so the day's reject rate stays
+under 4% (the Silver reject-rate gate's default limit is 5%). A day too small to carry one of each
+reason carries the next ones in turn, so over several days every reason occurs; a large day carries
+them all. A day with fewer valid order records than VALID_PER_INVALID carries no invalid order
+record: the first day below about 20 orders per day, and every day below about 8 (at 5 or 6 orders
+per day the sample has no invalid order records at all). A customer file always has enough rows.
 
 Day `i` is generated from an RNG seeded with `(seed, i)` and from the state left by days before it,
 so a longer run writes exactly the same files for the first days plus new ones. Landing files are
@@ -35,6 +43,9 @@ COUNTRIES = ("DE", "FR", "GB", "US", "NL", "ES")
 BAD_TIMESTAMPS = ("2026-01-01 10:00:00Z", "2026-01-01T10:00:00", "2026-01-01T10:00:00+0100",
                   "2026-02-30T10:00:00Z", "2026-01-01T24:00:00+01:00", "yesterday")
 _ABSENT = object()  # marks a field left out of an invalid record
+# A landing day holds at most one invalid record per this many valid ones (per source): at most
+# 1/26 = 3.85% of its records are rejected.
+VALID_PER_INVALID = 25
 
 
 def land_sample(landing: Path, *, seed: int = 7, days: int = 3, orders_per_day: int = 40,
@@ -70,24 +81,34 @@ class _Simulation:
         self.order_ids: list[str] = []  # every order id ever created, for O(1) random picks
         self.created_at: dict[str, str] = {}  # order_id -> created_at text of its latest insert
         self.customers: dict[str, tuple[str, str, str]] = {}  # customer_id -> name, email, country
+        self.customer_ids: list[str] = []  # the keys of `customers`, for O(1) random picks
         self.deleted: list[str] = []  # deleted order ids, oldest first, candidates for re-insert
         self.protected: set[str] = set()  # scenario orders that random changes leave alone
         self.order_count = self.customer_count = 0
+        # where the rotation through the invalid records continues on the next day
+        self.next_invalid_order = self.next_invalid_customer = 0
+        self.carried = 0  # valid order records of the day before that land in today's folder (late, resend)
 
     def run_day(self, i: int, day: date, orders_per_day: int):
         """Return (files landing on `day`, files of `day` that land the day after)."""
         rng = random.Random(f"lakehouse-sample:{self.seed}:{i}")
         tag, next_day = f"{self.seed}-{day:%Y%m%d}", day + timedelta(days=1)
-        customers = self._customers_csv(rng, i, day)
+        customers = self._customers_csv(rng, i, day, orders_per_day)
         main, late = self._order_lines(rng, i, day, self._plan_orders(rng, i, orders_per_day))
-        for bad in self._invalid_orders(rng, i, day):
+        # every line so far is a valid record, as are those of yesterday's files landing today
+        allowed = (len(main) + self.carried) // VALID_PER_INVALID
+        invalid, self.next_invalid_order = _rotate(self._invalid_orders(rng, i, day), self.next_invalid_order, allowed)
+        for bad in invalid:
             main.insert(rng.randint(0, len(main)), bad)
         for blank in ("", "   "):
             main.insert(rng.randint(1, len(main) - 1), blank)
         late.insert(rng.randint(1, len(late) - 1), "\t")
         part1, part2 = main[: len(main) // 2], main[len(main) // 2 :]
-        first = rng.randrange(max(1, len(part1) - 9))
-        resend = part1[first : first + 10]  # the same lines again, under another name
+        rejected = set(invalid)
+        valid1 = [line for line in part1 if line not in rejected]  # the rationed invalid lines land once
+        first = rng.randrange(max(1, len(valid1) - 9))
+        resend = valid1[first : first + 10]  # the same lines again, under another name
+        self.carried = sum(1 for line in late + resend if line.strip())
         today = [
             (f"orders/dt={day}/orders-{tag}-1.jsonl", _lines(part1)),
             (f"orders/dt={day}/orders-{tag}-2.jsonl.gz", gzip.compress(_lines(part2), mtime=0)),
@@ -111,7 +132,8 @@ class _Simulation:
             if oid is None:
                 self.order_count += 1
                 oid = f"o-{self.seed}-{self.order_count:06d}"
-            customer = rng.choice(list(self.customers)) if rng.random() < 0.85 else f"c-{self.seed}-9{rng.randrange(100):03d}"
+            # an unknown customer's id has a letter where a known one's has its number: they never meet
+            customer = rng.choice(self.customer_ids) if rng.random() < 0.85 else f"c-{self.seed}-x{rng.randrange(100):03d}"
             if oid not in self.orders and (not self.order_ids or self.order_ids[-1] != oid):
                 self.order_ids.append(oid)
             self.orders[oid] = {"customer_id": customer, "status": rng.choice(("placed", "placed", "paid")),
@@ -190,8 +212,9 @@ class _Simulation:
         return main, late
 
     def _invalid_orders(self, rng: random.Random, i: int, day: date) -> list[str]:
-        """One record per reject reason. Those that parse carry a live order id and an lsn above
-        the day's valid events, so accepting one by mistake would change that order."""
+        """One record per reject reason (the day lands those `_rotate` picks). Those that parse
+        carry a live order id and an lsn above the day's valid events, so accepting one by mistake
+        would change that order."""
         oid = rng.choice(list(self.orders))
         stamp = _timestamp(_midnight(day) + timedelta(hours=12), "Z")
         base = {"lsn": 0, "op": "u", "order_id": oid, "customer_id": self.orders[oid]["customer_id"],
@@ -225,16 +248,22 @@ class _Simulation:
             bad(14, updated_at=rng.choice(BAD_TIMESTAMPS)),
         ]
 
-    def _customers_csv(self, rng: random.Random, i: int, day: date) -> bytes:
-        """New customers, changes to earlier ones, a stale row that must not win, invalid rows."""
-        earlier = list(self.customers)
+    def _customers_csv(self, rng: random.Random, i: int, day: date, orders_per_day: int) -> bytes:
+        """New customers, changes to earlier ones, a stale row that must not win, invalid rows.
+
+        A day has at least VALID_PER_INVALID valid rows, so that it can carry an invalid one."""
+        earlier = list(self.customer_ids)
+        rows_wanted = max(VALID_PER_INVALID, orders_per_day // 3)
+        new = rows_wanted if i == 0 else max(3, rows_wanted // 3)
         changes = []
-        for k in range(10 if i == 0 else 3):
+        for k in range(new):
             self.customer_count += 1
             cid = f"c-{self.seed}-{self.customer_count:04d}"
             self.customers[cid] = _profile(rng, k)
+            self.customer_ids.append(cid)
             changes.append(cid)
-        for cid in rng.sample(earlier, min(2, len(earlier))):  # moved, and changed email provider
+        moved = min(rows_wanted - new - 1, len(earlier)) if earlier else 0  # - 1: the stale row
+        for cid in rng.sample(earlier, moved):  # moved, and changed email provider
             name, email, _ = self.customers[cid]
             self.customers[cid] = (name, email.replace("@example.com", "@mail.example.org"), rng.choice(COUNTRIES))
             changes.append(cid)
@@ -244,18 +273,26 @@ class _Simulation:
             stale = _timestamp(_midnight(day) - timedelta(days=i + 1), "Z")
             rows.append([rng.choice(earlier), "Stale Name", "stale@example.com", "ZZ", stale])
         lines = [_csv_line(row) for row in rows]
-        cid, future = rng.choice(list(self.customers)), "2030-01-01T00:00:00Z"
-        for bad in (
+        cid, future = rng.choice(self.customer_ids), "2030-01-01T00:00:00Z"
+        invalid = [
             f"{cid},Too,Many,Fields,DE,{future}",  # malformed_csv
             f",No Id,no.id@example.com,DE,{future}",  # missing_field:customer_id
             f"{cid},No Time,no.time@example.com,DE,",  # missing_field:updated_at
             f"{cid},Bad Time,bad.time@example.com,DE,{rng.choice(BAD_TIMESTAMPS)}",
             f"{cid},Bad Email,{rng.choice(('no-at.example.com', 'a@b', 'two@@example.com'))},DE,{future}",
             f"{cid},Bad Country,bad.country@example.com,{rng.choice(('de', 'DEU', 'D1'))},{future}",
-            "",
-        ):
+        ]
+        chosen, self.next_invalid_customer = _rotate(invalid, self.next_invalid_customer, len(rows) // VALID_PER_INVALID)
+        for bad in (*chosen, ""):
             lines.insert(rng.randint(0, len(lines) - 1), bad)
         return _lines([CUSTOMER_HEADER, *lines])
+
+
+def _rotate(records: list[str], start: int, count: int) -> tuple[list[str], int]:
+    """Up to `count` of `records` (each at most once), from `start` on and around; and where the
+    next day's go on from."""
+    count = min(count, len(records))
+    return [records[(start + j) % len(records)] for j in range(count)], (start + count) % len(records)
 
 
 def _profile(rng: random.Random, k: int) -> tuple[str, str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import dagster as dg
 import pyarrow as pa
@@ -13,7 +14,7 @@ from lakehouse.automation.planning import INGEST_JOB
 from lakehouse.automation.sensors import landing_sensor
 from lakehouse.environment import resources_for
 from lakehouse.settings import load_settings
-from lakehouse.sources.landing import STREAM_BUFFER_BYTES, LandingError, LandingZone
+from lakehouse.sources.landing import STREAM_BUFFER_BYTES, LandingZone, UnreadableFileError
 from lakehouse.sources.sample import land_sample
 
 
@@ -40,10 +41,21 @@ def test_s3_landing_lists_the_same_files_and_lines_as_the_local_folder(landed):
 
 
 def test_s3_landing_enforces_the_folder_contract(aws_env, moto):
+    """On S3 as on disk: a misplaced file is reported and never read; a truncated gzip is unreadable."""
     bucket, _, prefix = aws_env.landing[len("s3://") :].partition("/")
-    moto.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/orders/2026-01-01/a.jsonl", Body=b"{}\n")
-    with pytest.raises(LandingError, match="is not named dt=YYYY-MM-DD"):
-        resources_for(load_settings())["landing"].zone().files("orders")
+    s3 = moto.client("s3")
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/orders/2026-01-01/a.jsonl", Body=b"{}\n")
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/orders/dt=2026-01-01/b.JSONL", Body=b"{}\n")
+    whole = gzip.compress(os.urandom(200_000))
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/orders/dt=2026-01-01/c.jsonl.gz", Body=whole[: len(whole) // 2])
+    zone = resources_for(load_settings())["landing"].zone()
+    assert [f.relative_path for f in zone.files("orders")] == ["orders/dt=2026-01-01/c.jsonl.gz"]
+    ignored = {i.relative_path: i.reason for i in zone.ignored("orders")}
+    assert set(ignored) == {"orders/2026-01-01/a.jsonl", "orders/dt=2026-01-01/b.JSONL"}
+    assert "not named dt=YYYY-MM-DD" in ignored["orders/2026-01-01/a.jsonl"]
+    with pytest.raises(UnreadableFileError, match="not readable as gzip") as caught:
+        list(zone.lines(zone.files("orders")[0]))
+    assert caught.value.reason == "unreadable_file:compression"
 
 
 def test_a_large_landing_file_is_streamed_not_read_whole(aws_env, moto):

@@ -187,3 +187,20 @@ def test_writers_started_together_on_a_new_home_register_each_file_once(tmp_path
         assert not errors
         counts = Counter(make_store(home).bronze(ORDERS_RAW).registered()["file"].to_pylist())
         assert sorted(counts) == sorted(f[len("orders/"):] + ".parquet" for f in day1 + day2) and set(counts.values()) == {1}
+
+
+def test_sizes_are_recorded_and_a_registry_of_an_older_version_gains_the_column(table_store):
+    from pyiceberg.schema import Schema
+
+    # A registry as an older version created it: no source_size column, one registration.
+    bronze = table_store.bronze(ORDERS_RAW)
+    old = Schema(*[f for f in bronze_files.REGISTRY.iceberg_schema.fields if f.name != "source_size"])
+    bronze_files.create_namespace_if_missing(bronze.catalog, bronze.identifier[0])
+    bronze.catalog.create_table(bronze.identifier, schema=old, partition_spec=bronze_files.REGISTRY.partition_spec(),
+                                location=f"{bronze.root}__files")
+    table_store.append(ORDERS_RAW, raw_rows(A, 1, sources=[A]), STAMP)
+    sized = {"orders/dt=2026-01-01/c.jsonl": 1234}
+    table_store.append(ORDERS_RAW, raw_rows("orders/dt=2026-01-01/c.jsonl", 2).replace_schema_metadata(
+        {BATCH_SOURCES_KEY: json.dumps(sized).encode()}), CommitStamp(run_id="run-0002", asset_key="bronze/orders_raw"))
+    assert table_store.ingested_sizes(ORDERS_RAW, {D1}) == {A: None, "orders/dt=2026-01-01/c.jsonl": 1234}
+    assert table_store.ingested_sources(ORDERS_RAW, days={D1}) == {"dt=2026-01-01/a.jsonl", "dt=2026-01-01/c.jsonl"}

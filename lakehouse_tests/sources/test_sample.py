@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.cli import parser
+from lakehouse.contracts.tables import ORDERS
+from lakehouse.settings import Settings
 from lakehouse.sources.sample import land_sample
 from lakehouse_tests.reference import (
     expected_state,
@@ -45,8 +48,10 @@ def valid_events(landing: Path) -> list[tuple[str, int, str, dict]]:
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> tuple[Path, list[Path]]:
+    """What `lakehouse land-sample` lands without options."""
+    args = parser().parse_args(["land-sample"])
     landing = tmp_path_factory.mktemp("landing")
-    return landing, land_sample(landing)
+    return landing, land_sample(landing, seed=args.seed, days=args.days, orders_per_day=args.orders_per_day, start=args.start)
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +120,70 @@ def test_changed_landing_file_is_refused(tmp_path):
         land_sample(tmp_path, days=1)
     assert not files[1].exists()  # nothing written once a conflict is found
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
+
+
+# --- how many invalid records a sample holds ------------------------------------------------
+
+
+def default_reject_rate_limit() -> float:
+    """The lowest limit Silver orders' reject-rate expectations apply out of the box: their own
+    max_rate, or for one without it the setting's default (not the environment's value: the test
+    suite raises it)."""
+    limits = [
+        Settings.model_fields["reject_rate_limit"].default if e.max_rate is None else e.max_rate
+        for e in ORDERS.all_expectations if e.kind == "reject_rate"
+    ]
+    assert limits, "silver/orders has no reject_rate expectation"
+    return min(limits)
+
+
+def rejected_share_per_day(landing: Path) -> dict[tuple[str, str], tuple[int, int]]:
+    """(source, dt folder) -> (records rejected, records), as the reference validator sees them.
+    A day's folder is what one refresh after landing that day reads."""
+    state = expected_state(landing)
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for source, rejects in (("orders", state.order_rejects), ("customers", state.customer_rejects)):
+        for source_file, *_ in iter_records(landing, source):
+            counts[source, source_file.split("/")[1]][1] += 1
+        for source_file, *_ in rejects:
+            counts[source, source_file.split("/")[1]][0] += 1
+    return {key: (rejected, records) for key, (rejected, records) in counts.items()}
+
+
+def test_the_smallest_size_the_cli_accepts_is_five_orders_a_day(tmp_path):
+    with pytest.raises(ValueError, match="orders_per_day"):
+        land_sample(tmp_path, days=1, orders_per_day=4)
+    assert land_sample(tmp_path, days=1, orders_per_day=5)
+
+
+@pytest.mark.parametrize(
+    ("days", "orders_per_day"),
+    [(1, 5), (3, 5), (1, 6), (4, 7), (1, 20), (2, 20), (3, 40), (1, 200), (3, 200), (3, 500), (1, 5000)],
+)
+def test_every_day_stays_well_under_the_reject_rate_limit(tmp_path, days, orders_per_day):
+    limit = default_reject_rate_limit()
+    land_sample(tmp_path, days=days, orders_per_day=orders_per_day)
+    shares = rejected_share_per_day(tmp_path)
+    assert {day for _, day in shares} == {f"dt=2026-01-{d + 1:02d}" for d in range(days)}
+    for (source, day), (rejected, records) in sorted(shares.items()):
+        assert records > 0
+        share = rejected / records
+        assert share < limit, f"{source} {day}: {rejected} of {records} rejected, limit {limit:.0%}"
+        assert share <= 0.04, f"{source} {day}: {rejected} of {records} rejected, not well under the limit"
+
+
+@pytest.mark.parametrize(("days", "orders_per_day"), [(16, 8), (16, 10), (3, 200)])
+def test_small_days_take_turns_with_the_reject_reasons(tmp_path, days, orders_per_day):
+    land_sample(tmp_path, days=days, orders_per_day=orders_per_day)
+    state = expected_state(tmp_path)
+    assert ORDER_REASONS <= {reason for *_, reason in state.order_rejects}
+    assert CUSTOMER_REASONS <= {reason for *_, reason in state.customer_rejects}
+
+
+def test_at_the_smallest_size_customer_reasons_still_take_turns(tmp_path):
+    # Five orders a day give too few order records for even one invalid one within the limit.
+    land_sample(tmp_path, days=6, orders_per_day=5)
+    assert {reason for *_, reason in expected_state(tmp_path).customer_rejects} == CUSTOMER_REASONS
 
 
 # --- what a default sample contains ----------------------------------------------------------
