@@ -33,20 +33,34 @@ def settings(tmp_path) -> Settings:
     return Settings(home=tmp_path / "lakehouse")
 
 
-def make_store(home: Path) -> ArrowTableStore:
+# The Iceberg Spark runtime and its companions (jars/pom.xml fetches them here; CI always does).
+ICEBERG_JARS = sorted(str(p) for p in (Path(__file__).resolve().parents[1] / ".jars").glob("*.jar"))
+
+
+def make_store(home: Path, kind: str = "arrow", spark_session=None) -> ArrowTableStore:
     home.mkdir(parents=True, exist_ok=True)
     catalog = SqlCatalog("lakehouse", uri=f"sqlite:///{home}/catalog.db", warehouse=(home / "warehouse").as_uri())
     warehouse = (home / "warehouse").as_uri()
-    return ArrowTableStore(catalog, {layer: f"{warehouse}/{layer.value}" for layer in Layer}, {layer: layer.value for layer in Layer})
+    locations = {layer: f"{warehouse}/{layer.value}" for layer in Layer}
+    namespaces = {layer: layer.value for layer in Layer}
+    if kind == "arrow":
+        return ArrowTableStore(catalog, locations, namespaces)
+    from lakehouse.io.spark_store import SparkTableStore
 
 
-@pytest.fixture(params=["arrow"])
+    spark_catalog = {"catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog", "uri": f"jdbc:sqlite:{home}/catalog.db",
+                     "warehouse": warehouse, "jdbc.schema-version": "V1"}
+    return SparkTableStore(catalog, locations, namespaces, spark_session=lambda: spark_session, spark_catalog=spark_catalog)
+
+
+@pytest.fixture(params=["arrow", "spark"])
 def table_store(request, tmp_path):
-    """Every table-store implementation that can run here.
-
-    The Spark-native store needs the Iceberg Spark runtime, which only Glue/EMR provide, so the
-    shared semantics suite runs here against the pyiceberg/Arrow store.
-    """
+    """Every table-store implementation: pyiceberg/Arrow, and Spark SQL on Iceberg's Spark runtime
+    (as Glue and EMR run it) over the same catalog."""
+    if request.param == "spark":
+        if not ICEBERG_JARS:
+            pytest.skip("the Iceberg Spark runtime is not in .jars: fetch it with `mvn -q -B -f jars/pom.xml dependency:copy-dependencies -DoutputDirectory=.jars`")
+        return make_store(tmp_path / "store", "spark", request.getfixturevalue("spark"))
     return make_store(tmp_path / "store")
 
 
@@ -58,7 +72,9 @@ def spark():
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    for key, value in {**LOCAL_SPARK_CONFIG, "spark.master": "local[2]"}.items():
+    iceberg = {"spark.jars": ",".join(ICEBERG_JARS),
+               "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"} if ICEBERG_JARS else {}
+    for key, value in {**LOCAL_SPARK_CONFIG, "spark.master": "local[2]", **iceberg}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     yield session

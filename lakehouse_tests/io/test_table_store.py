@@ -77,14 +77,28 @@ def test_merge_stamps_the_snapshot_with_run_asset_and_code_version(table_store):
     assert summary["dagster.code-version"] == "cv1" and summary["lakehouse.rows-updated"] == "1"
 
 
+def crash_commit(table_store, monkeypatch, number: int, message: str) -> None:
+    """Make the store's ``number``-th data commit from now on raise (a process killed mid-commit):
+    pyiceberg's transaction commit in the Arrow store, a Spark SQL commit in the Spark store."""
+    from lakehouse.io.spark_store import SparkTableStore
+
+    owner, name = (SparkTableStore, "_sql_with_summary") if isinstance(table_store, SparkTableStore) else (Transaction, "commit_transaction")
+    original = getattr(owner, name)
+    calls = {"n": 0}
+
+    def crash(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == number:
+            raise RuntimeError(message)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, crash)
+
+
 def test_failed_merge_leaves_the_previous_snapshot_current(table_store, monkeypatch):
     table_store.merge(ORDERS, batch(event("a", 1), event("b", 2)), STAMP)
     before = table_store.info(ORDERS).snapshot_id
-
-    def crash(self):
-        raise RuntimeError("killed mid-commit")
-
-    monkeypatch.setattr(Transaction, "commit_transaction", crash)
+    crash_commit(table_store, monkeypatch, 1, "killed mid-commit")
     with pytest.raises(RuntimeError, match="killed mid-commit"):
         table_store.merge(ORDERS, batch(event("a", 5, status="paid"), event("b", 6, delete=True)), STAMP)
     monkeypatch.undo()
@@ -95,16 +109,7 @@ def test_failed_merge_leaves_the_previous_snapshot_current(table_store, monkeypa
 def test_merge_that_fails_after_tombstones_still_deletes_on_retry(table_store, monkeypatch):
     """Tombstones commit first; a crash before the main commit must not make the retry a no-op."""
     table_store.merge(ORDERS, batch(event("a", 1)), STAMP)
-    calls = {"n": 0}
-    original = Transaction.commit_transaction
-
-    def crash_second(self):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("killed between commits")
-        return original(self)
-
-    monkeypatch.setattr(Transaction, "commit_transaction", crash_second)
+    crash_commit(table_store, monkeypatch, 2, "killed between commits")
     with pytest.raises(RuntimeError):
         table_store.merge(ORDERS, batch(event("a", 2, delete=True)), STAMP)
     monkeypatch.undo()
