@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lakehouse.resources.iceberg_spark import FETCH_COMMAND, jar_paths, missing_jars
+
 
 class SettingsError(ValueError):
     """An environment variable holds a value the lakehouse cannot use."""
@@ -26,6 +28,16 @@ _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 _ENDPOINT = re.compile(r"^https?://[^/\s?#]+/?$")
 
 
+def default_spark_jars() -> Path:
+    """Where ``LAKEHOUSE_SPARK_JARS`` points by default: ``.jars`` in the source checkout the package
+    runs from (the folder holding ``jars/pom.xml``, where its fetch command puts the jars), so the
+    default does not depend on the working directory; else ``./.jars`` (an installed package)."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "jars" / "pom.xml").is_file():
+        return checkout / ".jars"
+    return Path(".jars").absolute()
+
+
 def bucket_variable(layer: str) -> str:
     """The variable naming a layer's bucket (``artifacts`` included), for settings and error messages."""
     return f"LAKEHOUSE_{layer.upper()}_BUCKET"
@@ -40,7 +52,10 @@ class Settings(BaseSettings):
 
     Everywhere: ``LAKEHOUSE_ENV`` (``local`` or ``aws``), ``LAKEHOUSE_HOME`` (default ``./.lakehouse``),
     ``LAKEHOUSE_LANDING`` (default ``$LAKEHOUSE_HOME/landing``; an ``s3://`` prefix in aws mode),
-    ``LAKEHOUSE_PARTITIONS_START`` (default ``2000-01-01``).
+    ``LAKEHOUSE_PARTITIONS_START`` (default ``2000-01-01``), ``LAKEHOUSE_STORE`` (``arrow``, the
+    default: pyiceberg and Arrow, no JVM jars; or ``spark``: Iceberg's Spark runtime, as Glue and EMR
+    run it), ``LAKEHOUSE_SPARK_JARS`` (the folder of that runtime's jars, needed with ``spark``;
+    default ``.jars`` in the source checkout, see ``default_spark_jars``).
 
     aws mode: ``LAKEHOUSE_AWS_REGION`` (required), ``LAKEHOUSE_ENVIRONMENT_NAME`` (default ``dev``),
     ``LAKEHOUSE_{BRONZE,SILVER,GOLD,ARTIFACTS}_BUCKET`` (default ``lakehouse-<layer>-<environment>``),
@@ -59,6 +74,10 @@ class Settings(BaseSettings):
     partitions_start: dt.date = dt.date(2000, 1, 1)
     # Share of a batch's records that may be rejected before the Silver write is refused (0-1).
     reject_rate_limit: float = Field(default=0.05, ge=0, le=1)
+    # The table store's engine: "arrow" (pyiceberg + Arrow, embedded, no JVM jars) or "spark"
+    # (Spark SQL on Iceberg's Spark runtime, the jars in spark_jars).
+    store: Literal["arrow", "spark"] = "arrow"
+    spark_jars: Path = Field(default_factory=default_spark_jars)
 
     # ---- aws mode (ignored in local mode) ----
     environment_name: str = "dev"
@@ -84,6 +103,11 @@ class Settings(BaseSettings):
                     raise ValueError(f"{folder} exists and is not a directory")
                 break
         return value
+
+    @field_validator("spark_jars")
+    @classmethod
+    def _spark_jars(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
 
     @field_validator("environment_name")
     @classmethod
@@ -126,6 +150,20 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _spark_jars_present(self) -> Settings:
+        if self.store != "spark":
+            return self
+        missing = missing_jars(self.spark_jars)
+        if missing:
+            where = "does not exist" if not self.spark_jars.exists() else f"lacks {', '.join(missing)}"
+            raise ValueError(
+                f"LAKEHOUSE_STORE=spark needs the Iceberg Spark jars in LAKEHOUSE_SPARK_JARS={self.spark_jars}, which {where}: "
+                f"fetch them with `{FETCH_COMMAND}` in the project root (it writes <project root>/.jars), "
+                "or set LAKEHOUSE_SPARK_JARS to the folder that holds them; see README.md, 'Spark-native Iceberg (optional)'"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _aws_complete(self) -> Settings:
         if self.env != "aws":
             return self
@@ -148,6 +186,11 @@ class Settings(BaseSettings):
         if self.landing:
             return self.landing.rstrip("/") if "://" in self.landing else str(Path(self.landing).expanduser().absolute())
         return str(self.home / "landing")
+
+    @property
+    def spark_jar_files(self) -> list[Path]:
+        """The jars Spark needs for the ``spark`` store (``spark.jars``), in ``LAKEHOUSE_SPARK_JARS``."""
+        return jar_paths(self.spark_jars)
 
     @property
     def catalog_path(self) -> Path:
