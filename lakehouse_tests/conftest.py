@@ -59,7 +59,7 @@ def table_store(request, tmp_path):
     (as Glue and EMR run it) over the same catalog."""
     if request.param == "spark":
         if not ICEBERG_JARS:
-            pytest.skip("the Iceberg Spark runtime is not in .jars: fetch it with `mvn -q -B -f jars/pom.xml dependency:copy-dependencies -DoutputDirectory=.jars`")
+            pytest.skip("the Iceberg Spark runtime is not in .jars: fetch it with `mvn -q -B -f jars/pom.xml dependency:copy-dependencies`")
         return make_store(tmp_path / "store", "spark", request.getfixturevalue("spark"))
     return make_store(tmp_path / "store")
 
@@ -80,3 +80,19 @@ def spark():
     yield session
     if not os.environ.get("LAKEHOUSE_KEEP_SPARK"):
         session.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test marked ``arrow_store_only`` checks how the Arrow store does something (its file-by-file
+    merge, its commit hooks), not what: its Spark variant is not collected. The Spark variants of
+    the others are slow (they need the JVM)."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_spark = params.get("table_store") == "spark"
+        if on_spark:
+            item.add_marker(pytest.mark.slow)  # a JVM with the Iceberg runtime: the full tier only
+        (dropped if item.get_closest_marker("arrow_store_only") and on_spark else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

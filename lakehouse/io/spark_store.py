@@ -271,6 +271,7 @@ class SparkTableStore(ArrowTableStore):
         return snap.snapshot_id
 
     def overwrite(self, contract: TableContract, data, stamp: CommitStamp, partition: dict | None = None, branch: str | None = None) -> WriteResult:
+        self.ensure_table(contract)  # schema evolution first, with its own messages (as the Arrow store)
         if not hasattr(data, "sparkSession"):
             data = contract.conform(data)
         condition = _partition_condition(contract, data, partition)

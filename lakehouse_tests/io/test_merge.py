@@ -85,6 +85,12 @@ def set_key_metrics(store, mode: str) -> None:
         tx.set_properties({"write.metadata.metrics.column.order_id": mode})
 
 
+def is_arrow(store) -> bool:
+    from lakehouse.io.spark_store import SparkTableStore
+
+    return not isinstance(store, SparkTableStore)
+
+
 def data_files(store) -> set[str]:
     table = store.load_table(ORDERS)
     return {t.file.file_path for t in table.scan().plan_files()} if table.current_snapshot() else set()
@@ -148,12 +154,14 @@ def test_random_batches_over_many_files_match_the_plain_python_reference(table_s
         assert state(got) == as_state(rows)
         assert got.num_rows == len(rows)  # one row per key
         assert result.row_count == len(rows)
-    assert len(data_files(table_store)) > 3
+    if is_arrow(table_store):  # the Arrow merge went file by file (Spark sizes its files itself)
+        assert len(data_files(table_store)) > 3
     again = table_store.merge(ORDERS, batch(*history), STAMP)
     assert not again.committed
     assert state(table_store.read(ORDERS)) == as_state(rows)
 
 
+@pytest.mark.arrow_store_only("the Arrow merge's file-by-file reads and rewrites")
 def test_a_merge_reads_and_rewrites_only_the_files_holding_its_keys(table_store, monkeypatch):
     import lakehouse.io.file_merge as file_merge
 
@@ -276,6 +284,7 @@ def commit_first(monkeypatch, other_store, other_batch):
     return done
 
 
+@pytest.mark.arrow_store_only("its commit hook; the Spark store's replan is tested below")
 @pytest.mark.parametrize("overlap", ["disjoint keys", "same keys"])
 def test_a_concurrent_commit_is_replanned_and_both_writes_survive(table_store, monkeypatch, overlap):
     import lakehouse.io.arrow_store as arrow_store
@@ -313,6 +322,7 @@ def test_a_concurrent_commit_is_replanned_and_both_writes_survive(table_store, m
     assert runs[-2:] == ["other", "run-prop"]  # the other writer's commit stays in the history
 
 
+@pytest.mark.arrow_store_only("its commit hook; the Spark store's replan is tested below")
 def test_retries_are_bounded(table_store, monkeypatch):
     from pyiceberg.exceptions import CommitFailedException
     from pyiceberg.table import Transaction
@@ -386,7 +396,8 @@ def test_keys_of_every_exact_type_prune_and_merge_right(table_store, kind):
         apply_reference(rows, tombs, keyed)
         got = {r["id"]: (r["v"], r["lsn"]) for r in table_store.read(contract).to_pylist()}
         assert got == {k: (e["v"], e["lsn"]) for k, e in rows.items()}
-    assert len(list(table_store.load_table(contract).scan().plan_files())) > 3
+    if is_arrow(table_store):  # bounds of several files were compared (Spark sizes its files itself)
+        assert len(list(table_store.load_table(contract).scan().plan_files())) > 3
 
 
 def test_merges_on_an_audit_branch_plan_against_the_branch(table_store):
@@ -409,3 +420,44 @@ def test_merges_on_an_audit_branch_plan_against_the_branch(table_store):
     assert on_branch.num_rows == len(rows)
     assert state(on_branch) == as_state(rows)
     assert f"{PREFIX}0200" in state(table_store.read(ORDERS))  # main kept its own write
+
+
+@pytest.mark.parametrize("overlap", ["disjoint keys", "same keys"])
+def test_the_spark_store_replans_when_another_writer_published_first(tmp_path, spark, monkeypatch, overlap):
+    """The Spark store merges on a branch of its own and publishes it asserting main did not move:
+    when another writer published meanwhile, the publish is refused and the merge planned again
+    from the new main, so both writes survive under the merge rules."""
+    from lakehouse.io.spark_store import SparkTableStore
+    from lakehouse_tests.conftest import ICEBERG_JARS, make_store
+
+    if not ICEBERG_JARS:
+        pytest.skip("the Iceberg Spark runtime is not in .jars")
+    store = make_store(tmp_path / "home", "spark", spark)
+    other_store = make_store(tmp_path / "home")  # the Arrow store on the same catalog
+    store.merge(ORDERS, batch(*(event(f"{PREFIX}{i:04d}", 1) for i in range(20))), STAMP)
+    if overlap == "disjoint keys":
+        other = batch(event(f"{PREFIX}0002", 3, status="shipped"), event(f"{PREFIX}0011", 3, delete=True))
+        mine = batch(event(f"{PREFIX}0003", 2, status="paid"), event(f"{PREFIX}0012", 2, delete=True))
+    else:
+        other = batch(event(f"{PREFIX}0002", 3, status="shipped"), event(f"{PREFIX}0500", 2, status="paid"))
+        mine = batch(event(f"{PREFIX}0002", 2, status="paid"), event(f"{PREFIX}0500", 3, status="shipped"))
+    publish = SparkTableStore.publish
+    calls = {"n": 0}
+
+    def publish_after_the_other(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            other_store.merge(ORDERS, other, CommitStamp(run_id="other", asset_key="silver/orders"))
+        return publish(self, *args, **kwargs)
+
+    monkeypatch.setattr(SparkTableStore, "publish", publish_after_the_other)
+    store.merge(ORDERS, mine, STAMP)
+    assert calls["n"] == 2  # refused once, then planned and published again
+    rows: dict[str, dict] = {}
+    tombs: dict[str, int] = {}
+    for events in ([event(f"{PREFIX}{i:04d}", 1) for i in range(20)], other.to_pylist(), mine.to_pylist()):
+        apply_reference(rows, tombs, events)
+    got = store.read(ORDERS)
+    assert got.num_rows == len(rows) and state(got) == as_state(rows)
+    table = store.load_table(ORDERS)
+    assert [b for b in table.refs() if b != "main"] == []  # the refused attempt's branch is gone
