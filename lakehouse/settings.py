@@ -11,11 +11,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lakehouse.resources.iceberg_spark import FETCH_COMMAND, jar_paths, missing_jars
-
-
-class SettingsError(ValueError):
-    """An environment variable holds a value the lakehouse cannot use."""
-
+from lakehouse.setting_names import SettingsError, bucket_variable, database_variable  # noqa: F401 (their home for the settings' users)
 
 LAYERS = ("bronze", "silver", "gold")
 # S3 bucket naming rules (general purpose buckets), without the IP-address and reserved-suffix corner cases.
@@ -36,15 +32,6 @@ def default_spark_jars() -> Path:
     if (checkout / "jars" / "pom.xml").is_file():
         return checkout / ".jars"
     return Path(".jars").absolute()
-
-
-def bucket_variable(layer: str) -> str:
-    """The variable naming a layer's bucket (``artifacts`` included), for settings and error messages."""
-    return f"LAKEHOUSE_{layer.upper()}_BUCKET"
-
-
-def database_variable(layer: str) -> str:
-    return f"LAKEHOUSE_GLUE_DATABASE_{layer.upper()}"
 
 
 class Settings(BaseSettings):

@@ -47,7 +47,7 @@ from lakehouse.io.glue import GlueParquetTables
 from lakehouse.io.merge import changed_values, plan_merge, reduce_batch, tombstone_schema
 from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult
 from lakehouse.io.watermarks import changed_summary
-from lakehouse.settings import bucket_variable, database_variable
+from lakehouse.setting_names import bucket_variable, database_variable
 
 
 class ArrowTableStore(TableStore):

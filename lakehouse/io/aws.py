@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
-from lakehouse.settings import SettingsError, bucket_variable, database_variable
+from lakehouse.setting_names import SettingsError, bucket_variable, database_variable
 
 DOCS = "docs/aws.md"
 _S3_ACTIONS = "s3:ListBucket on arn:aws:s3:::{b} and s3:GetObject, s3:PutObject, s3:DeleteObject on arn:aws:s3:::{b}/*"

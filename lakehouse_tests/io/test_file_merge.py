@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 from lakehouse.contracts.tables import ORDERS
 from lakehouse.io import file_merge
 from lakehouse.io.table_store import CommitStamp
 from lakehouse_tests.io.cdc import batch, event
+
+pytestmark = pytest.mark.arrow_store_only("the Arrow merge's file rewriting")
 
 STAMP = CommitStamp(run_id="run-files", asset_key="silver/orders")
 
