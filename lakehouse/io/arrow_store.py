@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import random
-import re
-import secrets
 import time
 from collections.abc import Mapping
 from functools import reduce
@@ -17,7 +13,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-from pyiceberg import types as it
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import (
     CommitFailedException,
@@ -27,23 +22,25 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, GreaterThanOrEqual, In, LessThan
 from pyiceberg.table import Table
-from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRefType
+from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import ancestors_of
-from pyiceberg.table.update import (
-    AssertRefSnapshotId,
-    AssertTableUUID,
-    RemoveSnapshotRefUpdate,
-    SetPropertiesUpdate,
-    SetSnapshotRefUpdate,
-    TableRequirement,
-    TableUpdate,
-)
 
-from lakehouse.contracts.model import Column, ContractViolation, Layer, SchemaEvolutionError, TableContract, WriteMode
+from lakehouse.contracts.model import Column, ContractViolation, Layer, TableContract, WriteMode
 from lakehouse.io import file_merge
+from lakehouse.io.audit_branches import (
+    at_branch,
+    backoff,
+    check_fast_forward,
+    conflicts_as_commit_failures,
+    fast_forward,
+    lineage,
+    start_branch,
+    with_first_snapshot,
+)
 from lakehouse.io.aws import DOCS, AwsConfig, AwsSetupError, Requirement, missing, s3_errors
 from lakehouse.io.bronze_files import BATCH_SOURCES_KEY, BronzeFiles, PendingBronze, create_namespace_if_missing, landing_day
 from lakehouse.io.glue import GlueParquetTables
+from lakehouse.io.iceberg_schema import evolve_schema, full_key_bounds
 from lakehouse.io.merge import changed_values, plan_merge, reduce_batch, tombstone_schema
 from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult
 from lakehouse.io.watermarks import changed_summary
@@ -202,7 +199,7 @@ class ArrowTableStore(TableStore):
             # merge re-plans from the new state instead (merge()), so its own retries are off.
             properties = {"format-version": "2", "write.parquet.compression-codec": "zstd", "commit.retry.num-retries": "0"}
             if contract.mode is WriteMode.merge:
-                properties.update(_full_key_bounds(contract))
+                properties.update(full_key_bounds(contract))
             layer = contract.layer.value
             try:
                 with self._storage_errors(contract):  # the first metadata file goes to the table's bucket
@@ -236,7 +233,7 @@ class ArrowTableStore(TableStore):
                 self.identifier(tomb),
                 schema=tomb.iceberg_schema,
                 location=self.uri(tomb),
-                properties={"format-version": "2", **_full_key_bounds(tomb)},
+                properties={"format-version": "2", **full_key_bounds(tomb)},
             )
         return table
 
@@ -262,7 +259,7 @@ class ArrowTableStore(TableStore):
                 # state rather than replaying this one; the other writer's rows are never dropped.
                 if attempt == MERGE_ATTEMPTS:
                     raise
-                time.sleep(_backoff(attempt))
+                time.sleep(backoff(attempt))
         raise AssertionError("unreachable")
 
     def _merge_once(
@@ -274,7 +271,7 @@ class ArrowTableStore(TableStore):
         keys = events[key].combine_chunks()
         wanted = [key, *([seq] if seq else []), *contract.change_columns]
         # Look up in what the commit replaces: the branch's head when writing to a branch.
-        found = file_merge.lookup(_at_branch(table, branch) if branch else table, key, keys, wanted)
+        found = file_merge.lookup(at_branch(table, branch) if branch else table, key, keys, wanted)
         found_rows = _cast(found.values, contract.arrow_schema)
         # A table (and its tombstones) should hold one row per key; should another writer have left
         # more, planning on the newest keeps the merge's rules well defined.
@@ -286,7 +283,7 @@ class ArrowTableStore(TableStore):
         tomb_table = self._tombstones(contract) if contract.delete_flag else None
         # With an audit the tombstones are read from and written to the tombstones table's branch of
         # the same name (start_audit made it): they are published with the data or not at all.
-        tomb_read = (_at_branch(tomb_table, branch) if branch else tomb_table) if tomb_table is not None else None
+        tomb_read = (at_branch(tomb_table, branch) if branch else tomb_table) if tomb_table is not None else None
         tomb_found = file_merge.lookup(tomb_read, key, keys, [key, "seq"]) if tomb_read is not None else None
         tombs = (
             reduce_batch(_cast(tomb_found.values, tombstone_schema(contract)), key, "seq")
@@ -333,7 +330,7 @@ class ArrowTableStore(TableStore):
                     done = file_merge.rewrite(tx, table, ow, key, found, replaced, plan.upserts[key], fetch)
             if stamp.table_properties:
                 tx.set_properties(stamp.table_properties)
-            with _conflicts_as_commit_failures():
+            with conflicts_as_commit_failures():
                 tx.commit_transaction()
         except (CommitFailedException, ValidationException):
             if done is not None:
@@ -363,7 +360,7 @@ class ArrowTableStore(TableStore):
         try:
             with tx.update_snapshot(snapshot_properties=stamp.properties(), branch=branch or MAIN_BRANCH).overwrite() as ow:
                 written = file_merge.rewrite(tx, tomb_table, ow, key, found, replaced, rows[key], rows.take).added
-            with _conflicts_as_commit_failures():
+            with conflicts_as_commit_failures():
                 tx.commit_transaction()
         except (CommitFailedException, ValidationException):
             file_merge.discard(tomb_table, written)
@@ -390,8 +387,8 @@ class ArrowTableStore(TableStore):
                 terms.append(EqualTo(column, values[0]) if len(values) == 1 else In(column, values))
             condition = reduce(And, terms) if len(terms) > 1 else terms[0]
         if branch:
-            _at_branch(table, branch)  # the branch must still exist: a commit would start a missing one empty
-        with self._storage_errors(contract), _conflicts_as_commit_failures(), table.transaction() as tx:
+            at_branch(table, branch)  # the branch must still exist: a commit would start a missing one empty
+        with self._storage_errors(contract), conflicts_as_commit_failures(), table.transaction() as tx:
             tx.overwrite(data, overwrite_filter=condition, snapshot_properties=stamp.properties(), branch=branch or MAIN_BRANCH)
             if stamp.table_properties:
                 tx.set_properties(stamp.table_properties)
@@ -418,10 +415,10 @@ class ArrowTableStore(TableStore):
         replacing what an earlier attempt of the same name left there, and remove the table's stale
         audit branches (KEPT_AUDIT_BRANCHES). Returns main's snapshot id: the base ``publish``
         expects main still to be at."""
-        table = _with_first_snapshot(self.ensure_table(contract), contract.arrow_schema)  # makes the namespace too
+        table = with_first_snapshot(self.ensure_table(contract), contract.arrow_schema)  # makes the namespace too
         if contract.delete_flag:
-            _start_branch(_with_first_snapshot(self._tombstones(contract), tombstone_schema(contract)), branch)
-        return _start_branch(table, branch)
+            start_branch(with_first_snapshot(self._tombstones(contract), tombstone_schema(contract)), branch)
+        return start_branch(table, branch)
 
     def publish(self, contract: TableContract, branch: str, table_properties: dict[str, str], *, base: int, head: int) -> int:
         """Move main from ``base`` to ``head``, the snapshot this write produced on ``branch``, set
@@ -437,10 +434,10 @@ class ArrowTableStore(TableStore):
         table = self.load_table(contract)
         if table is None:
             raise CommitFailedException(f"{contract.qualified_name}: the table does not exist; nothing to publish from branch {branch!r}, run the write again")
-        _check_fast_forward(contract.qualified_name, table, branch, base, head)
+        check_fast_forward(contract.qualified_name, table, branch, base, head)
         if contract.delete_flag:
             self._publish_tombstones(contract, branch)
-        _fast_forward(table, branch, base, head, table_properties)
+        fast_forward(table, branch, base, head, table_properties)
         return head
 
     def _publish_tombstones(self, contract: TableContract, branch: str) -> None:
@@ -452,12 +449,12 @@ class ArrowTableStore(TableStore):
         if head is None:  # start_audit made it: gone means removed as stale, so its deletes are unknown
             raise CommitFailedException(f"{where}: audit branch {branch!r} no longer exists; nothing published, run the write again")
         main = tombs.current_snapshot().snapshot_id
-        if main not in _lineage(tombs, head.snapshot_id):
+        if main not in lineage(tombs, head.snapshot_id):
             raise CommitFailedException(
                 f"{where}: main moved to snapshot {main} since the audit began (another write published deletes); "
                 f"branch {branch!r} not published, run the write again"
             )
-        _fast_forward(tombs, branch, main, head.snapshot_id, {})
+        fast_forward(tombs, branch, main, head.snapshot_id, {})
 
     def key_matches(self, contract: TableContract, keys: pa.Array, branch: str | None = None) -> pa.Array:
         """The primary-key values of rows whose key is one of ``keys`` (one per row, so a duplicated
@@ -562,170 +559,10 @@ class ArrowTableStore(TableStore):
         )
 
 
-def _full_key_bounds(contract: TableContract) -> dict[str, str]:
-    # Untruncated key bounds in the manifests: the merge prunes files by them, and keys longer than
-    # the default truncate(16) that share a prefix (e.g. "order-2026-01-01-...") would otherwise all
-    # get the same bounds.
-    return {f"write.metadata.metrics.column.{contract.primary_key[0]}": "full"}
 
-
-def _at_branch(table: Table, branch: str) -> Table:
-    """A read-only view of ``table`` whose current snapshot is the head of ``branch``.
-
-    The branch must exist (start_audit makes it): a commit to a missing branch would start it with
-    no parent, holding this write's rows alone, and a newer audit may have removed it as stale."""
-    head = table.snapshot_by_name(branch)
-    if head is None:
-        raise CommitFailedException(f"{'.'.join(table.name())}: audit branch {branch!r} no longer exists; run the write again")
-    view = table.metadata.model_copy(update={"current_snapshot_id": head.snapshot_id})
-    return Table(table.name(), view, table.metadata_location, table.io, table.catalog)
-
-
-# A published write removes its branch; a blocked, refused or crashed one keeps it for inspection.
-# So that those do not pile up, each new audit removes the table's audit branches of the same
-# prefix beyond the KEPT_AUDIT_BRANCHES most recently started (by the start time in their names).
-# A write still running on a branch removed this way fails safely: its commits and its publish
-# find the branch gone and refuse, nothing of it is published.
-KEPT_AUDIT_BRANCHES = 3
-_AUDIT_BRANCH = re.compile(r"^(?P<prefix>.+?)-(?P<started>\d{8}t\d{9}z)-")
-
-
-def audit_branch_name(prefix: str, writer: str, started: dt.datetime | None = None) -> str:
-    """A branch of its own for one audited write: ``<prefix>-<UTC start to the ms>-<writer>-<random>``,
-    e.g. ``audit-20260101t101500123z-<run id>-3f9a1c``.
-
-    Lower-case letters, digits and dashes only, a ref name every engine accepts; the start time
-    first, so names sort in the order the audits started; the random tail tells two attempts of
-    one writer (a retried step) apart."""
-    started = (started or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    when = started.strftime("%Y%m%dt%H%M%S") + f"{started.microsecond // 1000:03d}z"
-    safe = re.sub(r"[^a-z0-9]+", "-", writer.lower()).strip("-")
-    return f"{prefix}-{when}-{safe}-{secrets.token_hex(3)}"
-
-
-def _stale_audit_branches(refs, branch: str) -> list[str]:
-    """Audit branches with ``branch``'s prefix, other than ``branch``, beyond the KEPT_AUDIT_BRANCHES
-    most recently started."""
-    mine = _AUDIT_BRANCH.match(branch)
-    if mine is None:
-        return []  # a fixed name (tests, a hand-made branch): nothing to clean up after
-    others = sorted(
-        (found["started"], name)
-        for name in refs
-        if name != branch and (found := _AUDIT_BRANCH.match(name)) and found["prefix"] == mine["prefix"]
-    )
-    return [name for _, name in others[: max(0, len(others) - KEPT_AUDIT_BRANCHES)]]
-
-
-def _with_first_snapshot(table: Table, schema: pa.Schema) -> Table:
-    """``table``, given an empty first snapshot if it has none: Iceberg branches start from a
-    snapshot (readers already saw the table as empty)."""
-    if table.current_snapshot() is None:
-        table.append(schema.empty_table())
-        table = table.refresh()
-    return table
-
-
-def _start_branch(table: Table, branch: str) -> int:
-    """Point ``branch`` at main's current snapshot and remove stale audit branches, in one commit;
-    returns main's snapshot id."""
-    base = table.current_snapshot().snapshot_id
-    refs = table.refs()
-    updates: list[TableUpdate] = [RemoveSnapshotRefUpdate(ref_name=name) for name in _stale_audit_branches(refs, branch)]
-    if branch in refs:
-        updates.append(RemoveSnapshotRefUpdate(ref_name=branch))
-    updates.append(SetSnapshotRefUpdate(ref_name=branch, type=SnapshotRefType.BRANCH, snapshot_id=base))
-    # The branch is as this write last saw it (absent, or an earlier attempt's): two writers never
-    # both make the same branch.
-    _commit_refs(table, updates, [AssertRefSnapshotId(ref=branch, snapshot_id=refs[branch].snapshot_id if branch in refs else None)])
-    return base
-
-
-def _lineage(table: Table, snapshot_id: int) -> set[int]:
-    """``snapshot_id`` and its ancestors."""
-    snapshot = table.metadata.snapshot_by_id(snapshot_id)
-    return {s.snapshot_id for s in ancestors_of(snapshot, table.metadata)} if snapshot is not None else set()
-
-
-def _check_fast_forward(where: str, table: Table, branch: str, base: int, head: int) -> None:
-    """Refuse, with what happened and what to do, unless ``branch`` is at ``head``, main at ``base``
-    and ``head`` descends from ``base``."""
-    at = table.snapshot_by_name(branch)
-    at = at.snapshot_id if at is not None else None
-    if at != head:
-        raise CommitFailedException(
-            f"{where}: branch {branch!r} is at snapshot {at}, not {head} that this write produced (another writer used "
-            "the branch); nothing published, run the write again"
-        )
-    main = table.current_snapshot().snapshot_id if table.current_snapshot() is not None else None
-    if main != base:
-        raise CommitFailedException(
-            f"{where}: main moved from snapshot {base} to {main} since the audit began; branch {branch!r} not published, "
-            "run the write again"
-        )
-    if base not in _lineage(table, head):
-        raise CommitFailedException(
-            f"{where}: snapshot {head} on branch {branch!r} does not descend from main's {base}; nothing published, "
-            "run the write again"
-        )
-
-
-def _fast_forward(table: Table, branch: str, base: int, head: int, properties: dict[str, str]) -> None:
-    """One commit: main from ``base`` to ``head``, ``properties`` set, ``branch`` removed; the
-    catalog refuses it unless main is still at ``base`` and the branch still at ``head``."""
-    updates: list[TableUpdate] = []
-    if head != base:
-        updates.append(SetSnapshotRefUpdate(ref_name=MAIN_BRANCH, type=SnapshotRefType.BRANCH, snapshot_id=head))
-    if properties:
-        updates.append(SetPropertiesUpdate(updates=properties))
-    updates.append(RemoveSnapshotRefUpdate(ref_name=branch))
-    _commit_refs(table, updates, [AssertRefSnapshotId(ref=MAIN_BRANCH, snapshot_id=base), AssertRefSnapshotId(ref=branch, snapshot_id=head)])
-
-
-REF_COMMIT_ATTEMPTS = 5
-
-
-def _commit_refs(table: Table, updates: list[TableUpdate], requirements: list[TableRequirement]) -> None:
-    """Commit ``updates`` asserting ``requirements``, straight to the catalog.
-
-    Not through a pyiceberg Transaction: it keeps one requirement of each type, so of two
-    AssertRefSnapshotId (main and a branch) it would silently drop the second."""
-    asserted = (AssertTableUUID(uuid=table.metadata.table_uuid), *requirements)
-    for attempt in range(1, REF_COMMIT_ATTEMPTS + 1):
-        try:
-            table.catalog.commit_table(table, asserted, tuple(updates))
-            return
-        except CommitFailedException:
-            # Also raised when any other commit landed between the catalog's read and its swap (a
-            # writer on its own branch, say): try again while every requirement still holds. One
-            # that no longer holds raises here, for good.
-            if attempt == REF_COMMIT_ATTEMPTS:
-                raise
-            table = table.refresh()
-            for requirement in asserted:
-                requirement.validate(table.metadata)
-            time.sleep(_backoff(attempt))
-
-
-@contextlib.contextmanager
-def _conflicts_as_commit_failures():
-    """A commit to a branch asserts only that branch's ref. When another writer committed a
-    snapshot of the table on another branch meanwhile, pyiceberg finds this commit's sequence
-    number taken and raises ValueError: the same conflict as a moved ref, so the same retry."""
-    try:
-        yield
-    except ValueError as exc:
-        if str(exc).startswith(("Cannot add snapshot with sequence number", "Snapshot with id")):
-            raise CommitFailedException(f"another writer committed to the table meanwhile ({exc})") from exc
-        raise
 
 
 MERGE_ATTEMPTS = 5  # plans of one merge before a run of concurrent commits is reported as a failure
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential backoff with jitter, so writers that collided do not collide again in step."""
-    return min(5.0, 0.1 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
 
 _POSITION = "__lakehouse_position"  # an event's row in the conformed batch
@@ -755,54 +592,6 @@ def _mask(length: int, positions: pa.Array) -> pa.Array:
 
 def _cast(rows: pa.Table, schema: pa.Schema) -> pa.Table:
     return rows.cast(pa.schema([schema.field(name).with_nullable(True) for name in rows.column_names]))
-
-
-# Type changes Iceberg allows without rewriting data (a reader widens old values).
-_WIDENINGS = {("int", "long"), ("float", "double")}
-
-
-def evolve_schema(contract: TableContract, table: Table) -> Table:
-    """Bring an existing table's schema to its contract: new optional columns are added (old rows
-    read them as null) and types widened where Iceberg allows; anything else is refused with a
-    message naming the table, column and change. No data file is rewritten."""
-    where = contract.qualified_name
-    current = {f.name: f for f in table.schema().fields}
-    wanted = contract.iceberg_schema
-    changes = []
-    for field in wanted.fields:
-        have = current.get(field.name)
-        if have is None:
-            if field.required:
-                raise SchemaEvolutionError(f"{where}: new column {field.name!r} is required; existing rows have no value for it, so add it as optional")
-            changes.append(("add", field))
-            continue
-        if have.field_type != field.field_type:
-            pair = (str(have.field_type), str(field.field_type))
-            widen_decimal = (
-                isinstance(have.field_type, it.DecimalType) and isinstance(field.field_type, it.DecimalType)
-                and have.field_type.scale == field.field_type.scale and field.field_type.precision > have.field_type.precision
-            )
-            if pair not in _WIDENINGS and not widen_decimal:
-                raise SchemaEvolutionError(f"{where}: column {field.name!r} is {have.field_type} in the table but {field.field_type} in the contract; only widening (int->long, float->double, larger decimal precision) is allowed")
-            changes.append(("type", field))
-        if field.required and not have.required:
-            raise SchemaEvolutionError(f"{where}: column {field.name!r} is optional in the table; making it required would break rows that hold nulls")
-        if have.required and not field.required:
-            changes.append(("optional", field))
-    removed = sorted(set(current) - {f.name for f in wanted.fields})
-    if removed:
-        raise SchemaEvolutionError(f"{where}: column(s) {', '.join(removed)} are in the table but not in the contract; dropping columns is not supported")
-    if not changes:
-        return table
-    with table.update_schema() as update:
-        for kind, field in changes:
-            if kind == "add":
-                update.add_column(field.name, field.field_type, doc=field.doc)
-            elif kind == "type":
-                update.update_column(field.name, field_type=field.field_type)
-            else:
-                update.make_column_optional(field.name)
-    return table.refresh()
 
 
 def _day_filter(days: DayRange) -> BooleanExpression:

@@ -16,7 +16,7 @@ from lakehouse.checks.specs import stash
 from lakehouse.contracts.model import Layer, TableContract, WriteMode
 from lakehouse.contracts.tables import contract_for
 from lakehouse.faults import point
-from lakehouse.io.arrow_store import audit_branch_name
+from lakehouse.io.audit_branches import audit_branch_name
 from lakehouse.io.glue import catalog_metadata
 from lakehouse.io.metadata import info_metadata, write_metadata
 from lakehouse.io.store_resource import TableStoreResource
@@ -56,7 +56,7 @@ class LakehouseIOManager(ConfigurableIOManager):
     # Silver and Gold writes go to an audit branch; main moves to it only if no blocking check fails.
     write_audit_publish: bool = True
     # Each write gets a branch of its own named <audit_branch>-<start time>-<run id>-<random>, so
-    # concurrent writers never share one (arrow_store.audit_branch_name).
+    # concurrent writers never share one (audit_branches.audit_branch_name).
     audit_branch: str = "audit"
     # Share of a batch's records that may be rejected before a Silver write is refused.
     reject_rate_limit: float = 0.05

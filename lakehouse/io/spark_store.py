@@ -26,7 +26,8 @@ import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException, ValidationException
 
 from lakehouse.contracts.model import ContractViolation, TableContract
-from lakehouse.io.arrow_store import MERGE_ATTEMPTS, ArrowTableStore, _backoff, audit_branch_name
+from lakehouse.io.arrow_store import MERGE_ATTEMPTS, ArrowTableStore
+from lakehouse.io.audit_branches import audit_branch_name, backoff
 from lakehouse.io.table_store import CommitStamp, WriteResult
 from lakehouse.io.watermarks import changed_summary
 
@@ -154,7 +155,7 @@ class SparkTableStore(ArrowTableStore):
                 self._remove_branch(contract, private)
                 if attempt == MERGE_ATTEMPTS:
                     raise
-                time.sleep(_backoff(attempt))
+                time.sleep(backoff(attempt))
         raise AssertionError("unreachable")
 
     def _remove_branch(self, contract: TableContract, branch: str) -> None:

@@ -289,7 +289,7 @@ def commit_first(monkeypatch, other_store, other_batch):
 def test_a_concurrent_commit_is_replanned_and_both_writes_survive(table_store, monkeypatch, overlap):
     import lakehouse.io.arrow_store as arrow_store
 
-    monkeypatch.setattr(arrow_store, "_backoff", lambda attempt: 0.0)
+    monkeypatch.setattr(arrow_store, "backoff", lambda attempt: 0.0)
     small_files(table_store, rows_per_file=5)
     table_store.merge(ORDERS, batch(*(event(f"{PREFIX}{i:04d}", 1) for i in range(20))), STAMP)
     if overlap == "disjoint keys":
@@ -331,13 +331,13 @@ def test_retries_are_bounded(table_store, monkeypatch):
 
     table_store.merge(ORDERS, batch(event("a", 1)), STAMP)
     sleeps: list[float] = []
-    backoff = arrow_store._backoff
+    backoff = arrow_store.backoff
 
     def no_wait(attempt: int) -> float:
         sleeps.append(backoff(attempt))
         return 0.0
 
-    monkeypatch.setattr(arrow_store, "_backoff", no_wait)
+    monkeypatch.setattr(arrow_store, "backoff", no_wait)
 
     def always_conflicts(self):
         raise CommitFailedException("the table moved")

@@ -15,7 +15,7 @@ from pyiceberg.exceptions import CommitFailedException
 from lakehouse.contracts.tables import DAILY_SALES, ORDERS
 from lakehouse.environment import local_store
 from lakehouse.io import arrow_store
-from lakehouse.io.arrow_store import KEPT_AUDIT_BRANCHES, audit_branch_name
+from lakehouse.io.audit_branches import KEPT_AUDIT_BRANCHES, audit_branch_name
 from lakehouse.io.io_manager import LakehouseIOManager, TableWrite
 from lakehouse.io.table_store import CommitStamp
 from lakehouse.settings import Settings
@@ -246,7 +246,7 @@ def test_a_new_audit_removes_branches_of_earlier_attempts_beyond_the_most_recent
 
 
 def test_a_write_to_a_removed_audit_branch_fails_instead_of_starting_it_empty(table_store, monkeypatch):
-    monkeypatch.setattr(arrow_store, "_backoff", lambda attempt: 0)
+    monkeypatch.setattr(arrow_store, "backoff", lambda attempt: 0)
     table_store.merge(ORDERS, batch(event("x", 1)), stamp("setup"))
     w = Writer(table_store, "A", [event("a", 2)])
     w.start()
