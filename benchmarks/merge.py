@@ -1,7 +1,8 @@
-"""Benchmark: merging a CDC batch into a Silver table, four ways, on the same machine and data.
+"""Benchmark: merging a CDC batch into a Silver table, five ways, on the same machine and data.
 
     python benchmarks/merge.py [--rows 5000000] [--batch 500000] [--timeout 900]
                                [--scenarios recent,uniform] [--recent-fraction 0.1]
+                               [--contenders merge,upsert,rewrite,floor,spark] [--repeat 3]
 
 Contenders, each in a fresh subprocess (so peak RSS is its own) on its own copy of the table,
 built from the same seeded Parquet data before the clock starts:
@@ -16,6 +17,13 @@ built from the same seeded Parquet data before the clock starts:
             back without those rows, and write the new rows, with pyarrow alone and the same two
             workers (no catalog, no planning: which keys leave which file is worked out before
             the clock starts).
+5. spark    SparkTableStore.merge: the Spark-native store's MERGE INTO (Iceberg's Spark runtime,
+            local[2], the jars in .jars or LAKEHOUSE_SPARK_JARS; skipped, saying so, when they are
+            missing) on a private branch published with the watermark, as the store does. The JVM
+            start and one warm-up merge (the same batch, on a branch removed afterwards) come
+            before the clock and are reported apart; its peak RSS and CPU time are those of the
+            Python process and the JVM together. It has no speed goal: on a cluster it scales
+            out, locally it pays for Spark's planning and for a job per statement.
 
 Scenarios: "recent" sends updates and deletes to the newest --recent-fraction of keys (CDC on
 orders mostly touches recent orders); "uniform" spreads them over all keys, so nearly every file
@@ -32,20 +40,24 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-CONTENDERS = ("merge", "upsert", "rewrite", "floor")
+CONTENDERS = ("merge", "upsert", "rewrite", "floor", "spark")
 LABELS = {
     "merge": "(1) file merge",
     "upsert": "(2) pyiceberg upsert",
     "rewrite": "(3) full rewrite",
     "floor": "(4) affected-files floor",
+    "spark": "(5) Spark MERGE INTO",
 }
 SEED = 20260101
+# The Iceberg Spark runtime and its companions (jars/pom.xml fetches them into .jars).
+SPARK_JARS = Path(os.environ.get("LAKEHOUSE_SPARK_JARS") or Path(__file__).resolve().parents[1] / ".jars")
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -127,6 +139,10 @@ def generate(work: Path, rows: int, batch: int, scenario: str, recent_fraction: 
 
 
 # ---- child processes ---------------------------------------------------------------------------
+def _catalog_properties(home: Path) -> dict[str, str]:
+    return {"type": "sql", "uri": f"sqlite:///{home}/catalog.db", "warehouse": (home / "warehouse").as_uri()}
+
+
 def _store(home: Path):
     from pyiceberg.catalog.sql import SqlCatalog
 
@@ -134,9 +150,37 @@ def _store(home: Path):
     from lakehouse.io.arrow_store import ArrowTableStore
 
     home.mkdir(parents=True, exist_ok=True)
-    warehouse = (home / "warehouse").as_uri()
-    catalog = SqlCatalog("lakehouse", uri=f"sqlite:///{home}/catalog.db", warehouse=warehouse)
+    props = _catalog_properties(home)
+    warehouse = props["warehouse"]
+    catalog = SqlCatalog("lakehouse", uri=props["uri"], warehouse=warehouse)
     return ArrowTableStore(catalog, {layer: f"{warehouse}/{layer.value}" for layer in Layer}, {layer: layer.value for layer in Layer})
+
+
+def _spark_store(home: Path):
+    """The Spark-native store over the same catalog as ``_store``, and the seconds its Spark
+    session took to start (the JVM, Spark's context, the Iceberg jars; no job yet). The session
+    is the lakehouse's local one (LOCAL_SPARK_CONFIG, as the tests start it) on local[2], with
+    the catalog settings ``iceberg_spark_config`` gives for this catalog."""
+    from lakehouse.io.spark_store import SparkTableStore
+    from lakehouse.resources.iceberg_spark import iceberg_spark_config, jar_paths
+    from lakehouse.resources.spark import LOCAL_SPARK_CONFIG, ensure_java, logging_config
+
+    arrow = _store(home)
+    props = _catalog_properties(home)
+    iceberg = iceberg_spark_config(arrow.catalog.name, props, jar_paths(SPARK_JARS))
+    ensure_java()
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in logging_config({**LOCAL_SPARK_CONFIG, "spark.master": "local[2]", "spark.app.name": "merge-bench", **iceberg}).items():
+        builder = builder.config(key, value)
+    start = time.perf_counter()
+    session = builder.getOrCreate()
+    jvm_start = time.perf_counter() - start
+    prefix = f"spark.sql.catalog.{arrow.catalog.name}."
+    spark_catalog = {k[len(prefix):]: v for k, v in iceberg.items() if k.startswith(prefix)}
+    store = SparkTableStore(arrow.catalog, arrow.locations, arrow.namespaces, spark_session=lambda: session, spark_catalog=spark_catalog)
+    return store, jvm_start
 
 
 def build(home: Path, base: str) -> None:
@@ -186,18 +230,34 @@ def run(contender: str, home: Path, batch_path: str, marker: Path, result_path: 
     from lakehouse.io.merge import plan_merge, tombstone_schema
     from lakehouse.io.table_store import CommitStamp
 
-    store = _store(home)
+    extra: dict = {}
+    if contender == "spark":
+        store, extra["jvm_start"] = _spark_store(home)
+    else:
+        store = _store(home)
     stamp = CommitStamp(run_id="bench", asset_key="silver/orders")
     batch = ORDERS.conform(pq.read_table(batch_path))
     table = store.load_table(ORDERS)
     files_before = {t.file.file_path for t in table.scan().plan_files()}
-    extra: dict = {}
     floor_files = _affected_files(table, batch) if contender == "floor" else []
+    if contender == "spark":
+        # Warm up once, untimed: the same merge on a branch of its own (so main, which the timed
+        # merge changes, stays as built), which is then removed. The first statements of a session
+        # load and compile most of what a merge runs (Spark's planner, Iceberg's classes, codegen).
+        warm = "bench-warmup"
+        store.start_audit(ORDERS, warm)  # on the table and its tombstones table
+        start = time.perf_counter()
+        store.merge(ORDERS, batch, stamp, branch=warm)
+        extra["warmup"] = time.perf_counter() - start
+        for suffix in ("", "__tombstones"):
+            with store.load_table(ORDERS, suffix).manage_snapshots() as refs:
+                refs.remove_branch(warm)
 
     marker.write_text(str(time.time()))
     cpu = resource.getrusage(resource.RUSAGE_SELF)
+    jvm_cpu = _children_cpu(os.getpid())
     start = time.perf_counter()
-    if contender == "merge":
+    if contender in ("merge", "spark"):
         result = store.merge(ORDERS, batch, stamp)
         extra["counts"] = result.counts
     elif contender == "upsert":
@@ -243,6 +303,8 @@ def run(contender: str, home: Path, batch_path: str, marker: Path, result_path: 
     used = resource.getrusage(resource.RUSAGE_SELF)
     # CPU time of all the process's threads: less sensitive than wall time to other work on the machine.
     extra["cpu"] = used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime
+    # ... and of its child processes, still running (the Spark JVM; the others start none).
+    extra["cpu"] += sum(t - jvm_cpu.get(pid, 0.0) for pid, t in _children_cpu(os.getpid()).items())
 
     if contender != "floor":
         table = store.load_table(ORDERS)
@@ -252,7 +314,8 @@ def run(contender: str, home: Path, batch_path: str, marker: Path, result_path: 
         extra["files_rewritten"] = len(files_before - files_after)
     extra["files_before"] = len(files_before)
     # VmHWM, not getrusage's ru_maxrss: the latter carries over the parent's peak through fork+exec.
-    result_path.write_text(json.dumps({"seconds": seconds, "peak_rss": _hwm(os.getpid()), **extra}))
+    # With the JVM's own (the Spark contender's): the sum of the two peaks.
+    result_path.write_text(json.dumps({"seconds": seconds, "peak_rss": _tree_hwm(os.getpid()), **extra}))
 
 
 # ---- the parent --------------------------------------------------------------------------------
@@ -264,6 +327,34 @@ def _hwm(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _tree_hwm(pid: int) -> int:
+    """The sum of the peak RSS of ``pid`` and of each of its descendants (the Spark JVM)."""
+    return _hwm(pid) + sum(_hwm(child) for child in _descendants(pid))
+
+
+def _children_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system, all threads) so far of each descendant of ``pid``."""
+    import psutil
+
+    out = {}
+    for child in _descendants(pid):
+        try:
+            t = psutil.Process(child).cpu_times()
+            out[child] = t.user + t.system
+        except psutil.Error:
+            pass
+    return out
 
 
 def measure(contender: str, home: Path, data: dict, timeout: float, repeat: int) -> dict:
@@ -284,23 +375,33 @@ def measure(contender: str, home: Path, data: dict, timeout: float, repeat: int)
         runs.append(_run_once(me, contender, home, data, timeout))
     shutil.rmtree(pristine, ignore_errors=True)
     best = min(runs, key=lambda r: r["seconds"] if "error" not in r else float("inf"))
-    return {**best, "peak_rss": max(r["peak_rss"] for r in runs), "runs": [r["seconds"] for r in runs]}
+    out = {**best, "peak_rss": max(r["peak_rss"] for r in runs), "runs": [r["seconds"] for r in runs]}
+    for key in ("jvm_start", "warmup"):  # the Spark contender's untimed parts, of every run
+        if any(key in r for r in runs):
+            out[key + "_runs"] = [r[key] for r in runs if key in r]
+    return out
 
 
 def _run_once(me: list[str], contender: str, home: Path, data: dict, timeout: float) -> dict:
     marker, result = home / "started", home / "result.json"
-    child = subprocess.Popen([*me, "_run", contender, str(home), data["batch"], str(marker), str(result)])
+    # A session of its own, so that a stop also ends the child's children (the Spark JVM).
+    child = subprocess.Popen([*me, "_run", contender, str(home), data["batch"], str(marker), str(result)], start_new_session=True)
     peak = 0
     started = None
-    while child.poll() is None:
-        peak = max(peak, _hwm(child.pid))
-        if started is None and marker.exists():
-            started = float(marker.read_text() or time.time())
-        if started is not None and time.time() - started > timeout:
-            child.kill()
-            child.wait()
-            return {"timeout": True, "seconds": timeout, "peak_rss": peak}
-        time.sleep(0.2)
+    try:
+        while child.poll() is None:
+            peak = max(peak, _tree_hwm(child.pid))
+            if started is None and marker.exists():
+                started = float(marker.read_text() or time.time())
+            if started is not None and time.time() - started > timeout:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+                return {"timeout": True, "seconds": timeout, "peak_rss": peak}
+            time.sleep(0.2)
+    except BaseException:  # Ctrl-C reaches only this process now: stop the child's session too
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        raise
     if child.returncode != 0:
         return {"error": f"exit code {child.returncode}", "seconds": float("nan"), "peak_rss": peak}
     out = json.loads(result.read_text())
@@ -334,9 +435,13 @@ def report(scenario: str, data: dict, rows: int, results: dict[str, dict], timeo
         cpu = f"{r['cpu']:.2f}" if ok else "-"
         lines.append(f"  {LABELS[name]:<26} {_fmt_seconds(r):>9} {cpu:>7} {rate:>11} {rss:>13} {files:>16} {after!s:>11}{flag}")
     lines.append(f"  expected rows after: {expected:,}")
+    sp = results.get("spark")
+    if sp and "jvm_start" in sp:
+        lines.append(f"  {LABELS['spark']}, before the clock: JVM start {sp['jvm_start']:.2f} s, warm-up merge {sp['warmup']:.2f} s"
+                     " (the fastest run's; peak RSS and cpu s are the Python process's and the JVM's together)")
     m = results.get("merge")
     if m and "error" not in m and not m.get("timeout"):
-        for name in ("upsert", "rewrite"):
+        for name in ("upsert", "rewrite", "spark"):
             r = results.get(name)
             if not r or "error" in r:
                 continue
@@ -352,7 +457,8 @@ def report(scenario: str, data: dict, rows: int, results: dict[str, dict], timeo
 
 
 def goals(results: dict[str, dict]) -> list[str]:
-    m, up, rw, fl = (results.get(k) for k in CONTENDERS)
+    """The Arrow merge's goals ((5), the Spark store, has none: see the module's docstring)."""
+    m, up, rw, fl = (results.get(k) for k in ("merge", "upsert", "rewrite", "floor"))
     out = []
     if up:
         ratio = up["seconds"] / m["seconds"]
@@ -387,19 +493,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="where data and tables go (default: a temporary directory, removed after)")
     args = parser.parse_args(argv)
 
-    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="merge-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
+    contenders = args.contenders.split(",")
+    unknown = [c for c in contenders if c not in CONTENDERS]
+    if unknown:
+        parser.error(f"unknown contender(s) {', '.join(unknown)}: choose from {','.join(CONTENDERS)}")
     print(f"merge benchmark: {args.rows:,} rows, batch {args.batch:,}, timeout {args.timeout:.0f} s, "
           f"{os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
+    if "spark" in contenders:
+        from lakehouse.resources.iceberg_spark import FETCH_COMMAND, missing_jars
+
+        missing = missing_jars(SPARK_JARS)
+        if missing:
+            contenders.remove("spark")
+            print(f"  skipping {LABELS['spark']}: {SPARK_JARS} lacks {', '.join(missing)} "
+                  f"(fetch them with `{FETCH_COMMAND}`, or set LAKEHOUSE_SPARK_JARS to the folder that holds them)", flush=True)
+    if not contenders:
+        return 0
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="merge-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
         for scenario in args.scenarios.split(","):
             data = generate(work, args.rows, args.batch, scenario, args.recent_fraction)
             results = {}
-            for contender in args.contenders.split(","):
+            for contender in contenders:
                 home = work / f"{scenario}-{contender}"
                 shutil.rmtree(home, ignore_errors=True)
                 results[contender] = measure(contender, home, data, args.timeout, args.repeat)
                 runs = ", ".join(f"{x:.2f}" for x in results[contender]["runs"])
+                for key, name in (("jvm_start_runs", "JVM start"), ("warmup_runs", "warm-up")):
+                    if key in results[contender]:
+                        runs += f"; {name}: " + ", ".join(f"{x:.2f}" for x in results[contender][key])
                 print(f"  [{scenario}] {LABELS[contender]}: {_fmt_seconds(results[contender])} s (runs: {runs}; "
                       f"load average {os.getloadavg()[0]:.1f})", flush=True)
                 shutil.rmtree(home, ignore_errors=True)
