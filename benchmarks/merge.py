@@ -188,7 +188,7 @@ def build(home: Path, base: str) -> None:
     import pyarrow.parquet as pq
 
     from lakehouse.contracts.tables import ORDERS
-    from lakehouse.io.file_merge import DEFAULT_TARGET_FILE_BYTES
+    from lakehouse.io.file_rewrite import DEFAULT_TARGET_FILE_BYTES
 
     store = _store(home)
     table = store.ensure_table(ORDERS)
@@ -226,8 +226,8 @@ def run(contender: str, home: Path, batch_path: str, marker: Path, result_path: 
     from pyiceberg.expressions import In
 
     from lakehouse.contracts.tables import ORDERS
-    from lakehouse.io.file_merge import WORKERS
-    from lakehouse.io.merge import plan_merge, tombstone_schema
+    from lakehouse.io.file_rewrite import WORKERS
+    from lakehouse.io.merge_rules import plan_merge, tombstone_schema
     from lakehouse.io.table_store import CommitStamp
 
     extra: dict = {}

@@ -26,7 +26,7 @@ from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import ancestors_of
 
 from lakehouse.contracts.model import Column, ContractViolation, Layer, TableContract, WriteMode
-from lakehouse.io import file_merge
+from lakehouse.io import file_rewrite
 from lakehouse.io.audit_branches import (
     at_branch,
     backoff,
@@ -41,7 +41,7 @@ from lakehouse.io.aws import DOCS, AwsConfig, AwsSetupError, Requirement, missin
 from lakehouse.io.bronze_files import BATCH_SOURCES_KEY, BronzeFiles, PendingBronze, create_namespace_if_missing, landing_day
 from lakehouse.io.glue import GlueParquetTables
 from lakehouse.io.iceberg_schema import evolve_schema, full_key_bounds
-from lakehouse.io.merge import changed_values, plan_merge, reduce_batch, tombstone_schema
+from lakehouse.io.merge_rules import changed_values, plan_merge, reduce_batch, tombstone_schema
 from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult
 from lakehouse.io.watermarks import changed_summary
 from lakehouse.setting_names import bucket_variable, database_variable
@@ -271,7 +271,7 @@ class ArrowTableStore(TableStore):
         keys = events[key].combine_chunks()
         wanted = [key, *([seq] if seq else []), *contract.change_columns]
         # Look up in what the commit replaces: the branch's head when writing to a branch.
-        found = file_merge.lookup(at_branch(table, branch) if branch else table, key, keys, wanted)
+        found = file_rewrite.lookup(at_branch(table, branch) if branch else table, key, keys, wanted)
         found_rows = _cast(found.values, contract.arrow_schema)
         # A table (and its tombstones) should hold one row per key; should another writer have left
         # more, planning on the newest keeps the merge's rules well defined.
@@ -284,7 +284,7 @@ class ArrowTableStore(TableStore):
         # With an audit the tombstones are read from and written to the tombstones table's branch of
         # the same name (start_audit made it): they are published with the data or not at all.
         tomb_read = (at_branch(tomb_table, branch) if branch else tomb_table) if tomb_table is not None else None
-        tomb_found = file_merge.lookup(tomb_read, key, keys, [key, "seq"]) if tomb_read is not None else None
+        tomb_found = file_rewrite.lookup(tomb_read, key, keys, [key, "seq"]) if tomb_read is not None else None
         tombs = (
             reduce_batch(_cast(tomb_found.values, tombstone_schema(contract)), key, "seq")
             if tomb_found is not None
@@ -327,14 +327,14 @@ class ArrowTableStore(TableStore):
             if len(plan.remove_keys) or plan.upserts.num_rows:
                 # One OVERWRITE snapshot: the files that lose a row are replaced, new rows added.
                 with tx.update_snapshot(snapshot_properties=props, branch=branch or MAIN_BRANCH).overwrite() as ow:
-                    done = file_merge.rewrite(tx, table, ow, key, found, replaced, plan.upserts[key], fetch)
+                    done = file_rewrite.rewrite(tx, table, ow, key, found, replaced, plan.upserts[key], fetch)
             if stamp.table_properties:
                 tx.set_properties(stamp.table_properties)
             with conflicts_as_commit_failures():
                 tx.commit_transaction()
         except (CommitFailedException, ValidationException):
             if done is not None:
-                file_merge.discard(table, done.added)  # the commit did not land: its files are orphans
+                file_rewrite.discard(table, done.added)  # the commit did not land: its files are orphans
             raise
         return self._result(
             contract, table, plan.upserts.num_rows, committed=plan.changes > 0, counts=counts, changed=changed,
@@ -359,11 +359,11 @@ class ArrowTableStore(TableStore):
         tx = tomb_table.transaction()
         try:
             with tx.update_snapshot(snapshot_properties=stamp.properties(), branch=branch or MAIN_BRANCH).overwrite() as ow:
-                written = file_merge.rewrite(tx, tomb_table, ow, key, found, replaced, rows[key], rows.take).added
+                written = file_rewrite.rewrite(tx, tomb_table, ow, key, found, replaced, rows[key], rows.take).added
             with conflicts_as_commit_failures():
                 tx.commit_transaction()
         except (CommitFailedException, ValidationException):
-            file_merge.discard(tomb_table, written)
+            file_rewrite.discard(tomb_table, written)
             raise
 
     def overwrite(
@@ -430,7 +430,7 @@ class ArrowTableStore(TableStore):
         watermark. The write's tombstones are published first, then data and watermark in one
         commit; a crash between the two leaves only tombstones published, which is harmless: the
         watermark did not move, so the batch is applied again and its deletes apply again (the
-        rows' own sequence is older, lakehouse/io/merge.py)."""
+        rows' own sequence is older, lakehouse/io/merge_rules.py)."""
         table = self.load_table(contract)
         if table is None:
             raise CommitFailedException(f"{contract.qualified_name}: the table does not exist; nothing to publish from branch {branch!r}, run the write again")
@@ -471,7 +471,7 @@ class ArrowTableStore(TableStore):
             # pruned lookup reads the branch.
             view = table.metadata.model_copy(update={"current_snapshot_id": head.snapshot_id})
             table = Table(table.name(), view, table.metadata_location, table.io, self.catalog)
-        return file_merge.lookup(table, key, keys, [key]).rows[key].combine_chunks()
+        return file_rewrite.lookup(table, key, keys, [key]).rows[key].combine_chunks()
 
     def column(self, contract: TableContract, column: str, branch: str | None = None) -> pa.Array:
         """One column of the table (of a branch's head if given): a projected read."""
@@ -579,7 +579,7 @@ def _events(contract: TableContract, batch: pa.Table) -> pa.Table:
     columns = [contract.primary_key[0], contract.sequence_by, contract.delete_flag, *contract.change_columns]
     present = [c for c in dict.fromkeys(columns) if c and c in batch.column_names]
     events = batch.select(present).append_column(_POSITION, pa.array(np.arange(batch.num_rows, dtype=np.int64)))
-    order = file_merge.key_order(events[contract.primary_key[0]])
+    order = file_rewrite.key_order(events[contract.primary_key[0]])
     return events if order is None else events.take(order)
 
 

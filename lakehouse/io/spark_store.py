@@ -179,7 +179,7 @@ class SparkTableStore(ArrowTableStore):
         events = self._frame(data)
         if flag and flag not in events.columns:
             events = events.withColumn(flag, F.lit(False))
-        # Rule 1 (io/merge.py): one event per key, the highest sequence, ties to the later row.
+        # Rule 1 (io/merge_rules.py): one event per key, the highest sequence, ties to the later row.
         order = [*([F.col(seq).desc()] if seq else []), F.col(_POS).desc()]
         from pyspark.sql import Window
 
@@ -255,7 +255,7 @@ class SparkTableStore(ArrowTableStore):
     @staticmethod
     def _changed_days(planned, changes: list[str]) -> dict[str, list]:
         """Distinct UTC days of each change column on rows the merge replaces or deletes (old
-        values) and on rows it writes (new values), as io/merge.py's changed_values reports them."""
+        values) and on rows it writes (new values), as io/merge_rules.py's changed_values reports them."""
         from pyspark.sql import functions as F
 
         out = {}

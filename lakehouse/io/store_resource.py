@@ -20,12 +20,26 @@ class TableStoreResource(ConfigurableResource):
     With a Glue catalog the same properties (``s3.region``, ``s3.endpoint``) configure Bronze's S3
     access, Bronze tables are registered in Glue too, and the buckets and databases are checked once
     per process before first use.
+
+    ``store_kind`` picks the engine of the data-changing writes: ``arrow`` (pyiceberg and Arrow) or
+    ``spark`` (Spark SQL on Iceberg's Spark runtime, ``SparkTableStore``), on the same catalog. The
+    Spark store opens that catalog in Spark with ``spark_catalog`` (Iceberg's catalog properties,
+    without the ``spark.sql.catalog.<catalog_name>.`` prefix) and uses the process's Spark session
+    (the ``spark`` resource's, started with the Iceberg runtime); if none is running when it first
+    needs one, it starts one with ``spark_config`` (the same settings that resource starts with).
     """
 
     catalog_name: str = "lakehouse"
     catalog_properties: dict[str, str]
     locations: dict[str, str] = Field(description="layer -> root URI its tables live under")
     namespaces: dict[str, str] = Field(description="layer -> catalog namespace (Glue database)")
+    store_kind: str = Field(default="arrow", description="arrow (pyiceberg + Arrow) or spark (Spark SQL on Iceberg's Spark runtime)")
+    spark_catalog: dict[str, str] = Field(
+        default={}, description="spark store: the catalog's Spark properties, without the spark.sql.catalog.<name>. prefix"
+    )
+    spark_config: dict[str, str] = Field(
+        default={}, description="spark store: the Spark settings of a session it starts (when none is running yet)"
+    )
 
     @property
     def is_glue(self) -> bool:
@@ -34,13 +48,14 @@ class TableStoreResource(ConfigurableResource):
     def get_store(self) -> ArrowTableStore:
         locations = {Layer(k): v for k, v in self.locations.items()}
         namespaces = {Layer(k): v for k, v in self.namespaces.items()}
+        store_class, spark = self._engine()
         if not self.is_glue:
             catalog = _catalog(self.catalog_name, tuple(sorted(self.catalog_properties.items())))
-            return ArrowTableStore(catalog, locations=locations, namespaces=namespaces)
+            return store_class(catalog, locations=locations, namespaces=namespaces, **spark)
         config = aws.AwsConfig.from_catalog_properties(self.catalog_properties)
         aws.verify(config, aws.store_requirements(self.locations, self.namespaces))
         catalog, filesystem = _glue_catalog(self.catalog_name, tuple(sorted(self.catalog_properties.items())))
-        return ArrowTableStore(
+        return store_class(
             catalog,
             locations=locations,
             namespaces=namespaces,
@@ -50,7 +65,37 @@ class TableStoreResource(ConfigurableResource):
             # hide a wrong name or region, and needs a permission the pipeline should not have.
             create_namespaces=False,
             aws=config,
+            **spark,
         )
+
+    def _engine(self) -> tuple[type[ArrowTableStore], dict]:
+        """The store class and its Spark arguments (none for the Arrow store)."""
+        if self.store_kind == "arrow":
+            return ArrowTableStore, {}
+        if self.store_kind != "spark":
+            raise ValueError(f"unknown table store kind {self.store_kind!r}: 'arrow' or 'spark'")
+        from lakehouse.io.spark_store import SparkTableStore
+
+        if not self.spark_catalog:
+            raise ValueError("the spark table store needs spark_catalog: the Iceberg catalog's Spark properties")
+        return SparkTableStore, {"spark_session": functools.partial(_spark_session, tuple(sorted(self.spark_config.items()))),
+                                 "spark_catalog": dict(self.spark_catalog)}
+
+
+def _spark_session(config: tuple[tuple[str, str], ...]):
+    """The process's Spark session; if none is running yet, one started with ``config``.
+
+    A running session is returned as it is: the Iceberg runtime can only have been loaded when its
+    JVM started (the store checks for its extensions), and pointing the catalog at this store's is
+    the store's own business (it also drops a catalog Spark loaded for another home)."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    if SparkContext._active_spark_context is None:
+        for key, value in config:
+            builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 @functools.lru_cache(maxsize=8)

@@ -337,7 +337,7 @@ def test_a_branch_write_retries_when_another_writer_committed_on_main_meanwhile(
     writer, other = make_store(home), make_store(home)
     writer.merge(ORDERS, batch(event("a", 1)), stamp("r0"))
     writer.start_audit(ORDERS, "audit-w")
-    rewrite = arrow_store.file_merge.rewrite
+    rewrite = arrow_store.file_rewrite.rewrite
     interfered = []
 
     def rewrite_after_another_commit(*args, **kwargs):
@@ -346,7 +346,7 @@ def test_a_branch_write_retries_when_another_writer_committed_on_main_meanwhile(
             other.merge(ORDERS, batch(event("b", 1)), stamp("r1"))  # on main, while w plans on its branch
         return rewrite(*args, **kwargs)
 
-    monkeypatch.setattr(arrow_store.file_merge, "rewrite", rewrite_after_another_commit)
+    monkeypatch.setattr(arrow_store.file_rewrite, "rewrite", rewrite_after_another_commit)
     result = writer.merge(ORDERS, batch(event("c", 1)), stamp("r2"), branch="audit-w")
     assert result.counts["inserted"] == 1 and interfered
     table = writer.load_table(ORDERS)

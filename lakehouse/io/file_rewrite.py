@@ -1,6 +1,6 @@
 """Copy-on-write by key on Iceberg tables: find, read and rewrite only the data files a batch touches.
 
-The merge semantics live in ``lakehouse.io.merge``; this module is the file-level machinery under
+The merge semantics live in ``lakehouse.io.merge_rules``; this module is the file-level machinery under
 them, used for a Silver table and for its tombstones table:
 
 1. ``file_ranges``: each live data file of the current snapshot with its key bounds, taken from the

@@ -7,7 +7,7 @@ import pyarrow.compute as pc
 import pytest
 
 from lakehouse.contracts.tables import ORDERS
-from lakehouse.io import file_merge
+from lakehouse.io import file_rewrite
 from lakehouse.io.table_store import CommitStamp
 from lakehouse_tests.io.cdc import batch, event
 
@@ -17,19 +17,19 @@ STAMP = CommitStamp(run_id="run-files", asset_key="silver/orders")
 
 
 def test_key_order_is_none_for_sorted_keys_and_a_stable_sort_otherwise():
-    assert file_merge.key_order(pa.array(["a", "a", "b", "c"])) is None
-    assert file_merge.key_order(pa.chunked_array([["a", "b"], ["b", "c"]])) is None
-    order = file_merge.key_order(pa.array(["b", "a", "b", "a"]))
+    assert file_rewrite.key_order(pa.array(["a", "a", "b", "c"])) is None
+    assert file_rewrite.key_order(pa.chunked_array([["a", "b"], ["b", "c"]])) is None
+    order = file_rewrite.key_order(pa.array(["b", "a", "b", "a"]))
     assert order.to_pylist() == [1, 3, 0, 2]  # equal keys keep their order
 
 
 def _found(keys: list[str], rows: list[int]) -> pa.Table:
-    return pa.table({"k": pa.array(keys, pa.large_string()), file_merge.ROW: pa.array(rows, pa.int64())})
+    return pa.table({"k": pa.array(keys, pa.large_string()), file_rewrite.ROW: pa.array(rows, pa.int64())})
 
 
 def test_rows_are_dropped_by_their_position_in_the_file():
     data = pa.table({"k": pa.array(["a", "b", "c", "d"], pa.large_string())})
-    keep = file_merge._without(data, "k", _found(["b", "d"], [1, 3]))
+    keep = file_rewrite._without(data, "k", _found(["b", "d"], [1, 3]))
     assert data.filter(keep)["k"].to_pylist() == ["a", "c"]
 
 
@@ -37,9 +37,9 @@ def test_positions_that_do_not_hold_their_keys_fall_back_to_matching_by_key():
     # The file read back in another order than the lookup saw it, or positions past its end:
     # dropping by position would remove the wrong rows, so the keys decide.
     data = pa.table({"k": pa.array(["d", "c", "b", "a"], pa.large_string())})
-    keep = file_merge._without(data, "k", _found(["b", "d"], [1, 3]))
+    keep = file_rewrite._without(data, "k", _found(["b", "d"], [1, 3]))
     assert data.filter(keep)["k"].to_pylist() == ["c", "a"]
-    keep = file_merge._without(data, "k", _found(["a"], [9]))
+    keep = file_rewrite._without(data, "k", _found(["a"], [9]))
     assert data.filter(keep)["k"].to_pylist() == ["d", "c", "b"]
 
 

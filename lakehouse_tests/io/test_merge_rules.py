@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.contracts.tables import ORDERS
-from lakehouse.io.merge import reduce_batch
+from lakehouse.io.merge_rules import reduce_batch
 from lakehouse.io.table_store import CommitStamp
 from lakehouse_tests.io.cdc import batch, event, state
 
@@ -97,7 +97,7 @@ def data_files(store) -> set[str]:
 
 
 def apply_reference(rows: dict[str, dict], tombs: dict[str, int], events: list[dict]) -> None:
-    """The merge rules of lakehouse.io.merge, one batch, in plain Python."""
+    """The merge rules of lakehouse.io.merge_rules, one batch, in plain Python."""
     winners: dict[str, dict] = {}
     for e in events:  # rule 1: highest lsn per key, the later row on a tie
         if e["order_id"] not in winners or e["lsn"] >= winners[e["order_id"]]["lsn"]:
@@ -163,22 +163,22 @@ def test_random_batches_over_many_files_match_the_plain_python_reference(table_s
 
 @pytest.mark.arrow_store_only("the Arrow merge's file-by-file reads and rewrites")
 def test_a_merge_reads_and_rewrites_only_the_files_holding_its_keys(table_store, monkeypatch):
-    import lakehouse.io.file_merge as file_merge
+    import lakehouse.io.file_rewrite as file_rewrite
 
     small_files(table_store, rows_per_file=10)
     table_store.merge(ORDERS, batch(*(event(f"{PREFIX}{i:04d}", 1) for i in range(100))), STAMP)
     before = data_files(table_store)
     assert len(before) > 4
-    ranges = file_merge.file_ranges(table_store.load_table(ORDERS), "order_id")
+    ranges = file_rewrite.file_ranges(table_store.load_table(ORDERS), "order_id")
     (holder,) = [r for r in ranges if r.lower <= f"{PREFIX}0042" <= r.upper]
     reads: list[str] = []
-    read = file_merge.read_file
+    read = file_rewrite.read_file
 
     def counting(table, task, columns=None):
         reads.append(task.file.file_path)
         return read(table, task, columns)
 
-    monkeypatch.setattr(file_merge, "read_file", counting)
+    monkeypatch.setattr(file_rewrite, "read_file", counting)
     # 42 and the last key of its file change; 1000 is past every file's range (a pure insert).
     gone = holder.upper
     cdc = batch(event(f"{PREFIX}0042", 2, status="paid"), event(gone, 2, delete=True), event(f"{PREFIX}1000", 2))
@@ -248,7 +248,7 @@ def test_a_partitioned_merge_table_matches_the_reference(table_store):
         assert {r["order_id"]: (r["region"], r["status"], r["lsn"]) for r in got.to_pylist()} == {
             k: (e["region"], e["status"], e["lsn"]) for k, e in rows.items()
         }
-    from lakehouse.io.file_merge import read_file
+    from lakehouse.io.file_rewrite import read_file
 
     table = table_store.load_table(contract)
     for task in table.scan().plan_files():  # every file holds rows of its own partition only
