@@ -53,15 +53,41 @@ def make_store(home: Path, kind: str = "arrow", spark_session=None) -> ArrowTabl
     return SparkTableStore(catalog, locations, namespaces, spark_session=lambda: spark_session, spark_catalog=spark_catalog)
 
 
-@pytest.fixture(params=["arrow", "spark"])
-def table_store(request, tmp_path):
+@pytest.fixture(scope="module")
+def glue_endpoint():
+    """A moto server on 127.0.0.1 answering S3 and Glue, for the stores on the Glue catalog."""
+    from lakehouse_tests.aws.server import aws_test_env, moto_server
+
+    with pytest.MonkeyPatch.context() as mp:
+        aws_test_env(mp)
+        with moto_server() as server:
+            yield server
+
+
+@pytest.fixture(params=["arrow", "spark", "arrow-glue", "spark-glue"])
+def table_store(request, tmp_path, monkeypatch):
     """Every table-store implementation: pyiceberg/Arrow, and Spark SQL on Iceberg's Spark runtime
-    (as Glue and EMR run it) over the same catalog."""
-    if request.param == "spark":
-        if not ICEBERG_JARS:
-            pytest.skip("the Iceberg Spark runtime is not in .jars: fetch it with `mvn -q -B -f jars/pom.xml dependency:copy-dependencies`")
-        return make_store(tmp_path / "store", "spark", request.getfixturevalue("spark"))
-    return make_store(tmp_path / "store")
+    (as Glue and EMR run it), each on the local SQLite catalog and on the Glue catalog (S3 + Glue of
+    a moto server on 127.0.0.1), built the way the lakehouse builds them (resources_for)."""
+    engine, _, catalog = request.param.partition("-")
+    if engine == "spark" and not ICEBERG_JARS:
+        pytest.skip("the Iceberg Spark runtime is not in .jars: fetch it with `mvn -q -B -f jars/pom.xml dependency:copy-dependencies`")
+    if not catalog:
+        return make_store(tmp_path / "store", engine, request.getfixturevalue("spark") if engine == "spark" else None)
+    from lakehouse.environment import resources_for
+    from lakehouse.settings import load_settings
+    from lakehouse_tests.aws.server import LAKEHOUSE_VARIABLES, aws_test_env
+
+    server = request.getfixturevalue("glue_endpoint")
+    aws_test_env(monkeypatch)
+    for name in LAKEHOUSE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in server.create_environment().variables.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LAKEHOUSE_STORE", engine)
+    if engine == "spark":
+        request.getfixturevalue("spark")  # the session, started with the jars (and the test credentials)
+    return resources_for(load_settings())["store"].get_store()
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +98,11 @@ def spark():
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
+    # The JVM reads its environment once, at start: the moto server's dummy credentials reach the
+    # Iceberg AWS SDK (Spark on the Glue catalog) as system properties, for the JVM alone.
     iceberg = {"spark.jars": ",".join(ICEBERG_JARS),
-               "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"} if ICEBERG_JARS else {}
+               "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+               "spark.driver.extraJavaOptions": "-Daws.accessKeyId=testing -Daws.secretAccessKey=testing"} if ICEBERG_JARS else {}
     for key, value in {**LOCAL_SPARK_CONFIG, "spark.master": "local[2]", **iceberg}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
@@ -89,7 +118,7 @@ def pytest_collection_modifyitems(config, items):
     kept, dropped = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        on_spark = params.get("table_store") == "spark"
+        on_spark = str(params.get("table_store", "")).startswith("spark")
         if on_spark:
             item.add_marker(pytest.mark.slow)  # a JVM with the Iceberg runtime: the full tier only
         (dropped if item.get_closest_marker("arrow_store_only") and on_spark else kept).append(item)
