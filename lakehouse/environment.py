@@ -13,6 +13,7 @@ from lakehouse.contracts.model import Layer
 from lakehouse.io.aws import AwsConfig
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.resources.compute import LocalSparkCompute
+from lakehouse.resources.iceberg_spark import iceberg_spark_config
 from lakehouse.resources.spark import LOCAL_SPARK_CONFIG, LocalSparkResource
 from lakehouse.settings import Settings
 from lakehouse.sources.landing import LandingZoneResource
@@ -34,8 +35,8 @@ def local_store(settings: Settings) -> TableStoreResource:
     settings.home.mkdir(parents=True, exist_ok=True)
     warehouse = settings.warehouse.as_uri()
     uri = f"sqlite:///{settings.catalog_path}?timeout={CATALOG_BUSY_TIMEOUT_SECONDS}"
-    return TableStoreResource(
-        catalog_name="lakehouse",
+    return _store(
+        settings,
         catalog_properties={"type": "sql", "uri": uri, "warehouse": warehouse},
         locations={layer.value: f"{warehouse}/{layer.value}" for layer in Layer},
         namespaces={layer.value: layer.value for layer in Layer},
@@ -49,12 +50,29 @@ def aws_config(settings: Settings) -> AwsConfig:
 def aws_store(settings: Settings) -> TableStoreResource:
     """S3 buckets per layer and the Glue Data Catalog: Iceberg tables (Silver, Gold) through
     pyiceberg's GlueCatalog, Bronze Parquet registered as external tables in the Bronze database."""
-    return TableStoreResource(
-        catalog_name="lakehouse",
+    return _store(
+        settings,
         catalog_properties=aws_config(settings).catalog_properties(),
         locations={layer.value: settings.layer_location(layer.value) for layer in Layer},
         namespaces={layer.value: settings.glue_database(layer.value) for layer in Layer},
     )
+
+
+def _store(settings: Settings, catalog_properties: dict[str, str], locations: dict[str, str], namespaces: dict[str, str]) -> TableStoreResource:
+    """The table store on catalog ``lakehouse``; with ``LAKEHOUSE_STORE=spark``, the Spark-native one
+    on the same catalog: its Spark catalog properties, and the Spark settings of the process's
+    session (the local ones with Iceberg's runtime jars, SQL extensions and this catalog)."""
+    name = "lakehouse"
+    engine: dict[str, Any] = {}
+    if settings.store == "spark":
+        iceberg = iceberg_spark_config(name, catalog_properties, settings.spark_jar_files)
+        prefix = f"spark.sql.catalog.{name}."
+        engine = {
+            "store_kind": "spark",
+            "spark_catalog": {key[len(prefix) :]: value for key, value in iceberg.items() if key.startswith(prefix)},
+            "spark_config": {**LOCAL_SPARK_CONFIG, **iceberg},
+        }
+    return TableStoreResource(catalog_name=name, catalog_properties=catalog_properties, locations=locations, namespaces=namespaces, **engine)
 
 
 def resources_for(settings: Settings) -> dict[str, Any]:
@@ -65,8 +83,10 @@ def resources_for(settings: Settings) -> dict[str, Any]:
         store = local_store(settings)
         # The default folder appears with the first landed file; one set by hand must exist (a typo).
         landing = LandingZoneResource(root=settings.landing_root, must_exist=settings.landing is not None)
-    # Local Spark in both: it reads s3:// data through Arrow (no Hadoop S3 connector needed).
-    spark = LocalSparkResource(spark_config=LOCAL_SPARK_CONFIG)
+    # Local Spark in both: it reads s3:// data through Arrow (no Hadoop S3 connector needed). With the
+    # Spark store, the session starts with Iceberg's runtime and the store's catalog (its settings),
+    # and the store writes in the same session: whichever asks first starts it, with these settings.
+    spark = LocalSparkResource(spark_config=store.spark_config if store.store_kind == "spark" else LOCAL_SPARK_CONFIG)
     return {
         "store": store,
         "landing": landing,

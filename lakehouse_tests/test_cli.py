@@ -1,9 +1,11 @@
 """The `lakehouse` CLI for real: land sample data, refresh through Dagster in a subprocess, read back.
 
-One land + refresh cycle for the whole module (each refresh starts a JVM). The tables it leaves are
-read back with pyiceberg and, independently, with DuckDB straight from the Parquet files, and both
-are compared with the plain-Python oracle in `reference.py`. The run must also be recorded in the
-Dagster instance at DAGSTER_HOME and stamped into the Iceberg snapshots.
+One land + refresh cycle per table store (each refresh starts a JVM): the default Arrow store, and
+``LAKEHOUSE_STORE=spark`` (Silver merges and Gold overwrites in Spark SQL on Iceberg's Spark
+runtime; skipped without the jars in ``.jars``). The tables it leaves are read back with pyiceberg
+and, independently, with DuckDB straight from the Parquet files, and both are compared with the
+plain-Python oracle in `reference.py`. The run must also be recorded in the Dagster instance at
+DAGSTER_HOME and stamped into the Iceberg snapshots.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.contracts import ALL_TABLES
+from lakehouse_tests.conftest import ICEBERG_JARS
 from lakehouse_tests.reference import Expected, expected_state, iter_records
 
 LAND_TIMEOUT = 120
@@ -45,12 +48,16 @@ def _cli() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "lakehouse.cli"]
 
 
-def _env(lakehouse_home: Path, dagster_home: Path) -> dict[str, str]:
+def _env(lakehouse_home: Path, dagster_home: Path, store: str | None = None) -> dict[str, str]:
+    """This process's environment for a local lakehouse at ``lakehouse_home``; ``store`` sets
+    LAKEHOUSE_STORE (else the environment's, if any, holds)."""
     env = dict(os.environ)
     env["LAKEHOUSE_HOME"] = str(lakehouse_home)
     env["DAGSTER_HOME"] = str(dagster_home)
     env.pop("LAKEHOUSE_LANDING", None)
     env.pop("LAKEHOUSE_ENV", None)
+    if store is not None:
+        env["LAKEHOUSE_STORE"] = store
     return env
 
 
@@ -64,6 +71,7 @@ def _explain(proc: subprocess.CompletedProcess) -> str:
 
 @dataclass
 class Cycle:
+    store: str  # LAKEHOUSE_STORE of the refresh
     home: Path
     dagster_home: Path
     landing: Path
@@ -78,13 +86,16 @@ class Cycle:
         )
 
 
-@pytest.fixture(scope="module")
-def cycle(tmp_path_factory) -> Cycle:
-    base = tmp_path_factory.mktemp("cli")
+@pytest.fixture(scope="module", params=["arrow", "spark"])
+def cycle(request, tmp_path_factory) -> Cycle:
+    store = request.param
+    if store == "spark" and not ICEBERG_JARS:
+        pytest.skip("the Iceberg Spark runtime is not in .jars: fetch it with `mvn -q -B -f jars/pom.xml dependency:copy-dependencies`")
+    base = tmp_path_factory.mktemp(f"cli-{store}")
     home, dagster_home, cwd = base / "lakehouse", base / "dagster_home", base / "cwd"
     dagster_home.mkdir()
     cwd.mkdir()
-    env = _env(home, dagster_home)
+    env = _env(home, dagster_home, store)
 
     land = _run([*_cli(), "land-sample", "--seed", "3", "--days", "2", "--orders-per-day", "20"], env, cwd, LAND_TIMEOUT)
     assert land.returncode == 0, _explain(land)
@@ -93,7 +104,7 @@ def cycle(tmp_path_factory) -> Cycle:
 
     refresh = _run([sys.executable, "-m", "lakehouse.cli", "refresh"], env, cwd, REFRESH_TIMEOUT)
     assert refresh.returncode == 0, _explain(refresh)
-    return Cycle(home, dagster_home, landing, env, cwd, refresh.stdout, expected_state(landing))
+    return Cycle(store, home, dagster_home, landing, env, cwd, refresh.stdout, expected_state(landing))
 
 
 # ---- reading the tables back ---------------------------------------------------------------
@@ -324,6 +335,15 @@ def test_snapshots_carry_the_assets_code_versions(cycle: Cycle):
         key = name.replace(".", "/")
         assert summary.get("dagster.run-id") == run_ids[name.split(".")[0]], name
         assert summary.get("dagster.code-version") == specs[key].code_version, name
+
+
+def test_silver_and_gold_are_written_by_the_store_chosen(cycle: Cycle):
+    """With LAKEHOUSE_STORE=spark every Silver and Gold snapshot is a Spark commit (Iceberg's Spark
+    writes record their application id), with the default store none is."""
+    catalog = cycle.catalog()
+    for name in SILVER_GOLD:
+        summary = catalog.load_table(name).current_snapshot().summary.additional_properties
+        assert ("spark.app.id" in summary) == (cycle.store == "spark"), (name, summary)
 
 
 # ---- `lakehouse tables` ---------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """End to end in process: every asset materialized over sample data equals an independent reference.
 
-The module runs twice, once per environment: ``local`` (SQLite catalog, warehouse folder) and
-``aws`` (S3 buckets and the Glue Data Catalog, served over HTTP by moto on 127.0.0.1). The assets
+The module runs once per environment and table store: ``local`` (SQLite catalog, warehouse folder)
+and ``aws`` (S3 buckets and the Glue Data Catalog, served over HTTP by moto on 127.0.0.1), each with
+the default Arrow store and with ``LAKEHOUSE_STORE=spark`` (``local-spark``, ``aws-spark``: Silver
+merges and Gold overwrites in Spark SQL on Iceberg's Spark runtime, the jars in ``.jars``). The assets
 and tests are the same; only LAKEHOUSE_* variables differ.
 """
 
@@ -28,10 +30,12 @@ from lakehouse.contracts import tables as t
 from lakehouse.contracts.model import Layer
 from lakehouse.environment import resources_for
 from lakehouse.io.arrow_store import ArrowTableStore
+from lakehouse.io.spark_store import SparkTableStore
 from lakehouse.settings import Settings, load_settings
 from lakehouse.sources.sample import land_sample
-from lakehouse_tests.aws.server import LAKEHOUSE_VARIABLES, AwsEnvironment, MotoAws, aws_test_env, moto_server
+from lakehouse_tests.aws.server import AWS_TEST_ENV, LAKEHOUSE_VARIABLES, AwsEnvironment, MotoAws, aws_test_env, moto_server
 from lakehouse_tests.compare import assert_matches
+from lakehouse_tests.conftest import ICEBERG_JARS
 from lakehouse_tests.reference import expected_state
 
 ICEBERG_TABLES = [c for c in ALL_TABLES if c.layer is not Layer.bronze]
@@ -45,7 +49,7 @@ def _isolated_env():
 
 @dataclass
 class Lakehouse:
-    mode: str
+    mode: str  # local or aws
     settings: Settings
     store: ArrowTableStore
     landing: Path  # every landed file, locally: what the reference reads
@@ -95,16 +99,40 @@ class Lakehouse:
         return {(ns, name): {"table_type": "ICEBERG", "metadata_location": loc} for ns, name, loc in rows}
 
 
-@pytest.fixture(scope="module", params=["local", "aws"])
+@contextlib.contextmanager
+def _jvm_aws_credentials(spark):
+    """The dummy credentials, for the AWS SDK in the JVM too: the shared session's JVM started
+    before aws_test_env set them in this process's environment, which it does not see; its SDK's
+    default chain reads the aws.* system properties first."""
+    system = spark.sparkContext._jvm.java.lang.System
+    properties = {"aws.accessKeyId": AWS_TEST_ENV["AWS_ACCESS_KEY_ID"], "aws.secretAccessKey": AWS_TEST_ENV["AWS_SECRET_ACCESS_KEY"]}
+    before = {key: system.getProperty(key) for key in properties}
+    for key, value in properties.items():
+        system.setProperty(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                system.clearProperty(key)
+            else:
+                system.setProperty(key, value)
+
+
+@pytest.fixture(scope="module", params=["local", "aws", "local-spark", "aws-spark"])
 def lakehouse(request, tmp_path_factory, spark):
-    mode = request.param
-    home = tmp_path_factory.mktemp(f"pipeline-{mode}")
+    mode, _, store_kind = request.param.partition("-")
+    store_kind = store_kind or "arrow"
+    if store_kind == "spark" and not ICEBERG_JARS:
+        pytest.skip("the Iceberg Spark runtime is not in .jars: fetch it with `mvn -q -B -f jars/pom.xml dependency:copy-dependencies`")
+    home = tmp_path_factory.mktemp(f"pipeline-{request.param}")
     with contextlib.ExitStack() as stack:
         mp = stack.enter_context(pytest.MonkeyPatch.context())
         for name in LAKEHOUSE_VARIABLES:
             mp.delenv(name, raising=False)
         # The reconstructed jobs read their settings from the environment, like a deployed code location.
         mp.setenv("LAKEHOUSE_HOME", str(home / "lakehouse"))
+        mp.setenv("LAKEHOUSE_STORE", store_kind)
         aws = env = None
         if mode == "aws":
             aws_test_env(mp)
@@ -112,9 +140,12 @@ def lakehouse(request, tmp_path_factory, spark):
             env = aws.create_environment()
             for name, value in env.variables.items():
                 mp.setenv(name, value)
+            if store_kind == "spark":
+                stack.enter_context(_jvm_aws_credentials(spark))
         settings = load_settings()
-        assert settings.env == mode
+        assert (settings.env, settings.store) == (mode, store_kind)
         store = resources_for(settings)["store"].get_store()
+        assert isinstance(store, SparkTableStore) == (store_kind == "spark")
         instance = dg.DagsterInstance.ephemeral()
 
         def run_refresh() -> Materializations:
@@ -150,6 +181,10 @@ def test_first_batch_matches_the_reference(lakehouse):
     assert silver["dagster/row_count"].value == store.info(t.ORDERS).row_count
     assert silver["rows_inserted"].value == store.info(t.ORDERS).row_count  # first merge only inserts
     assert silver["snapshot_id"].value == str(store.info(t.ORDERS).snapshot_id)
+    # The store chosen made the commits: Iceberg's Spark writes record their application id.
+    for contract in (t.ORDERS, t.CUSTOMERS, t.DAILY_SALES):
+        summary = store.load_table(contract).current_snapshot().summary.additional_properties
+        assert ("spark.app.id" in summary) == isinstance(store, SparkTableStore), (contract.qualified_name, summary)
     # The asset metadata shows where each table lives: s3:// in aws mode, file:// locally.
     for contract in ALL_TABLES:
         uri = result.metadata(contract.asset_key.to_user_string())["table_uri"].value
@@ -279,7 +314,21 @@ def test_silver_crash_between_write_and_commit_loses_and_duplicates_nothing(lake
             raise RuntimeError("killed before the commit")
         return original(self)
 
-    monkeypatch.setattr(Transaction, "commit_transaction", crash_silver_orders)
+    if isinstance(store, SparkTableStore):
+        # Spark commits the merged data to the write's branch; what makes it count is the publish
+        # that moves main and the watermark (one catalog commit): the process is killed there.
+        import lakehouse.io.arrow_store as arrow_store
+
+        publish = arrow_store.fast_forward
+
+        def crash_silver_orders_publish(table, *args, **kwargs):
+            if table.name() == orders:
+                raise RuntimeError("killed before the commit")
+            return publish(table, *args, **kwargs)
+
+        monkeypatch.setattr(arrow_store, "fast_forward", crash_silver_orders_publish)
+    else:
+        monkeypatch.setattr(Transaction, "commit_transaction", crash_silver_orders)
     outcome = refresh(lakehouse.settings, dg.DagsterInstance.ephemeral(), trigger="test")
     assert not outcome.success
     monkeypatch.undo()
@@ -299,3 +348,38 @@ def test_landing_day_before_the_partitions_is_refused_naming_day_and_setting(tmp
     land_sample(settings.home / "landing", seed=1, days=1, orders_per_day=5, start=dt.date(2026, 1, 1))
     with pytest.raises(PartitionRangeError, match="landing day 2026-01-01 is before LAKEHOUSE_PARTITIONS_START=2026-01-02"):
         refresh(settings, dg.DagsterInstance.ephemeral())
+
+
+@pytest.mark.parametrize("store_kind", ["arrow", "spark"])
+def test_the_store_setting_picks_the_store_and_the_spark_session_s_settings(tmp_path, monkeypatch, store_kind):
+    """No JVM: what resources_for gives for LAKEHOUSE_STORE. With spark, the store opens pyiceberg's
+    catalog in Spark under the same name, and the spark resource (whose session the store writes
+    in) starts with Iceberg's runtime jars, its SQL extensions and that catalog; with arrow, the
+    local Spark settings as before and no jars."""
+    from lakehouse.resources.iceberg_spark import EXTENSIONS, jar_paths
+    from lakehouse.resources.spark import LOCAL_SPARK_CONFIG
+
+    if store_kind == "spark" and not ICEBERG_JARS:
+        pytest.skip("the Iceberg Spark runtime is not in .jars")
+    for name in LAKEHOUSE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LAKEHOUSE_STORE", store_kind)
+    settings = Settings(home=tmp_path / "lh")
+    resources = resources_for(settings)
+    store, spark = resources["store"], resources["spark"]
+    assert store.store_kind == store_kind
+    if store_kind == "arrow":
+        assert spark.spark_config == LOCAL_SPARK_CONFIG and not store.spark_catalog
+        assert type(store.get_store()) is ArrowTableStore
+        return
+    config = spark.spark_config
+    assert config == store.spark_config  # a session the store starts itself is started the same way
+    assert config["spark.jars"].split(",") == [str(p) for p in jar_paths(settings.spark_jars)]
+    assert config["spark.sql.extensions"] == EXTENSIONS
+    assert config["spark.sql.catalog.lakehouse"] == "org.apache.iceberg.spark.SparkCatalog"
+    assert LOCAL_SPARK_CONFIG.items() <= config.items()
+    assert {f"spark.sql.catalog.lakehouse.{k}": v for k, v in store.spark_catalog.items()}.items() <= config.items()
+    assert store.spark_catalog["uri"] == f"jdbc:sqlite:{settings.catalog_path}?busy_timeout=15000"
+    built = store.get_store()
+    assert isinstance(built, SparkTableStore) and built.spark_catalog_name == "lakehouse"
+    assert built.spark_catalog == store.spark_catalog

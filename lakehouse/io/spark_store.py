@@ -196,7 +196,7 @@ class SparkTableStore(ArrowTableStore):
             tomb_rows = self.spark.sql(f"SELECT * FROM {self.spark_name(contract, '__tombstones')} VERSION AS OF {tomb_head}")
             planned = planned.join(tomb_rows.select(F.col(key).alias("__tkey"), F.col("seq").alias("__tomb")), F.col(key) == F.col("__tkey"), "left")
         else:
-            planned = planned.withColumn("__tomb", F.lit(None).cast("long"))
+            planned = planned.withColumn("__tomb", F.lit(None).cast(events.schema[seq].dataType if seq else "long"))
         present = F.col("__key").isNotNull()
         if seq:
             newer_than_tomb = F.col("__tomb").isNull() | (F.col(seq) > F.col("__tomb"))

@@ -78,8 +78,10 @@ class TableStoreResource(ConfigurableResource):
 
         if not self.spark_catalog:
             raise ValueError("the spark table store needs spark_catalog: the Iceberg catalog's Spark properties")
-        return SparkTableStore, {"spark_session": functools.partial(_spark_session, tuple(sorted(self.spark_config.items()))),
-                                 "spark_catalog": dict(self.spark_catalog)}
+        return SparkTableStore, {
+            "spark_session": functools.partial(_spark_session, tuple(sorted(self.spark_config.items()))),
+            "spark_catalog": dict(self.spark_catalog),
+        }
 
 
 def _spark_session(config: tuple[tuple[str, str], ...]):

@@ -150,7 +150,14 @@ class LocalSparkResource(LazyPySparkResource):
             if not _announced and SparkContext._active_spark_context is None:
                 logger.info("starting Spark ...")  # the JVM takes seconds to start: say why it is quiet
             _announced = True
-        self._spark_session = spark_session_from_config(logging_config(self.spark_config))
+        config = self.spark_config
+        if SparkContext._active_spark_context is not None:
+            # A session is running (one process serving several homes, as the tests do): getOrCreate
+            # returns it and sets the runtime settings given, but the catalogs are the table store's
+            # to point at its own. It drops the catalog Spark has loaded when it changes one's settings,
+            # which it could not tell were changed had they been set here.
+            config = {k: v for k, v in config.items() if not k.startswith("spark.sql.catalog.")}
+        self._spark_session = spark_session_from_config(logging_config(config))
 
 
 def spark_to_arrow(df) -> pa.Table:
