@@ -257,13 +257,13 @@ def test_a_partitioned_merge_table_matches_the_reference(table_store):
 
 # ---- concurrent writers ------------------------------------------------------------------------
 def second_store(table_store):
-    """Another process's view: its own catalog object on the same SQLite catalog."""
-    from pyiceberg.catalog.sql import SqlCatalog
+    """Another process's view: its own catalog object on the same catalog (SQLite or Glue)."""
+    from pyiceberg.catalog import load_catalog
 
     from lakehouse.io.arrow_store import ArrowTableStore
 
-    catalog = SqlCatalog("lakehouse", **table_store.catalog.properties)
-    return ArrowTableStore(catalog, table_store.locations, table_store.namespaces)
+    catalog = load_catalog(table_store.catalog.name, **table_store.catalog.properties)
+    return ArrowTableStore(catalog, table_store.locations, table_store.namespaces, table_store._fs, aws=table_store.aws)
 
 
 def commit_first(monkeypatch, other_store, other_batch):
