@@ -121,7 +121,8 @@ def pytest_collection_modifyitems(config, items):
         on_spark = str(params.get("table_store", "")).startswith("spark")
         if on_spark:
             item.add_marker(pytest.mark.slow)  # a JVM with the Iceberg runtime: the full tier only
-        (dropped if item.get_closest_marker("arrow_store_only") and on_spark else kept).append(item)
+        local_only = item.get_closest_marker("local_arrow_store_only") and params.get("table_store", "arrow") != "arrow"
+        (dropped if (item.get_closest_marker("arrow_store_only") and on_spark) or local_only else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

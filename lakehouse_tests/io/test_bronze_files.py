@@ -20,7 +20,9 @@ from lakehouse.io.table_store import CommitStamp
 from lakehouse_tests.conftest import make_store
 from lakehouse_tests.io.cdc import T0
 
-pytestmark = pytest.mark.arrow_store_only("Bronze files are one implementation, shared by both stores")
+# One implementation, shared by both stores; these tests look at its files on local disk (on S3 and
+# Glue: lakehouse_tests/aws/test_glue_bronze.py).
+pytestmark = pytest.mark.local_arrow_store_only("Bronze's files on local disk")
 
 STAMP = CommitStamp(run_id="run-0001", asset_key="bronze/orders_raw", code_version="cv1")
 D1, D2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
