@@ -25,7 +25,7 @@ from pyiceberg.table import Table
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import ancestors_of
 
-from lakehouse.contracts.model import Column, ContractViolation, Layer, TableContract, WriteMode
+from lakehouse.contracts.model import Column, Layer, TableContract, WriteMode
 from lakehouse.io import file_rewrite
 from lakehouse.io.audit_branches import (
     at_branch,
@@ -42,7 +42,7 @@ from lakehouse.io.bronze_files import BATCH_SOURCES_KEY, BronzeFiles, PendingBro
 from lakehouse.io.glue import GlueParquetTables
 from lakehouse.io.iceberg_schema import evolve_schema, full_key_bounds
 from lakehouse.io.merge_rules import changed_values, plan_merge, reduce_batch, tombstone_schema
-from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult
+from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult, partition_values
 from lakehouse.io.watermarks import changed_summary
 from lakehouse.setting_names import bucket_variable, database_variable
 
@@ -372,19 +372,8 @@ class ArrowTableStore(TableStore):
         table = self.ensure_table(contract)
         data = contract.conform(data)
         condition: BooleanExpression = AlwaysTrue()
-        if partition:
-            unknown = set(partition) - set(contract.partition_by)
-            if unknown:
-                raise ContractViolation(f"{contract.qualified_name}: {sorted(unknown)} are not partition columns")
-            terms = []
-            for column, value in partition.items():
-                values = list(value) if isinstance(value, (list, tuple, set)) else [value]
-                inside = pc.is_in(data[column], value_set=pa.array(values, data.schema.field(column).type))
-                outside = data.num_rows - (pc.sum(inside).as_py() or 0)
-                if outside:
-                    shown = ", ".join(str(v) for v in values)
-                    raise ContractViolation(f"{contract.qualified_name}: {outside} row(s) fall outside partition {column}={shown}")
-                terms.append(EqualTo(column, values[0]) if len(values) == 1 else In(column, values))
+        terms = [EqualTo(c, v[0]) if len(v) == 1 else In(c, v) for c, v in partition_values(contract, data, partition).items()]
+        if terms:
             condition = reduce(And, terms) if len(terms) > 1 else terms[0]
         if branch:
             at_branch(table, branch)  # the branch must still exist: a commit would start a missing one empty

@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable, Mapping
 
 import pyarrow as pa
-from pyiceberg.exceptions import CommitFailedException, ValidationException
+from pyiceberg.exceptions import CommitFailedException
 
-from lakehouse.contracts.model import ContractViolation, TableContract
+from lakehouse.contracts.model import TableContract
 from lakehouse.io.arrow_store import MERGE_ATTEMPTS, ArrowTableStore
 from lakehouse.io.audit_branches import audit_branch_name, backoff
-from lakehouse.io.table_store import CommitStamp, WriteResult
+from lakehouse.io.table_store import CommitStamp, WriteResult, partition_values
 from lakehouse.io.watermarks import changed_summary
 
 _CATALOG_KEYS_SET: dict[str, set[str]] = {}  # Spark catalog conf keys set by a store, per catalog
@@ -300,27 +300,15 @@ class SparkTableStore(ArrowTableStore):
 
 def _partition_condition(contract: TableContract, data, partition: dict | None) -> str:
     """The SQL condition of the rows an overwrite replaces: all, or those of the partitions given
-    (each row written must lie in them, as in the Arrow store)."""
-    if not partition:
-        return "true"
-    unknown = set(partition) - set(contract.partition_by)
-    if unknown:
-        raise ContractViolation(f"{contract.qualified_name}: {sorted(unknown)} are not partition columns")
+    (checked as in the Arrow store; rows of a DataFrame are not counted here)."""
+    arrow = None if hasattr(data, "sparkSession") else data
     terms = []
-    for column, value in partition.items():
-        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
-        if not hasattr(data, "sparkSession"):
-            import pyarrow.compute as pc
-
-            inside = pc.is_in(data[column], value_set=pa.array(values, data.schema.field(column).type))
-            outside = data.num_rows - (pc.sum(inside).as_py() or 0)
-            if outside:
-                raise ContractViolation(f"{contract.qualified_name}: {outside} row(s) fall outside partition {column}={', '.join(map(str, values))}")
+    for column, values in partition_values(contract, arrow, partition).items():
         column_type = contract.column(column).spark_type().simpleString()
         literals = [str(v.isoformat() if hasattr(v, "isoformat") else v).replace("'", "''") for v in values]
         casts = ", ".join(f"CAST('{lit}' AS {column_type})" for lit in literals)
         terms.append(f"`{column}` IN ({casts})")
-    return " AND ".join(terms)
+    return " AND ".join(terms) or "true"
 
 
 def _to_arrow(frame, schema: pa.Schema) -> pa.Table:
@@ -337,6 +325,4 @@ def _as_commit_failure(exc: BaseException) -> BaseException:
     java = next((line[2:] for line in text.splitlines() if line.startswith(": ")), None)
     if java and any(name in java.split(":", 1)[0] for name in ("CommitFailedException", "ValidationException", "CommitStateUnknown")):
         return CommitFailedException(java)
-    if isinstance(exc, (CommitFailedException, ValidationException)):
-        return exc
     return exc

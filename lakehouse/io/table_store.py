@@ -12,8 +12,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from lakehouse.contracts.model import TableContract, WriteMode
+from lakehouse.contracts.model import ContractViolation, TableContract, WriteMode
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,28 @@ class DayRange:
         """[start, end) as UTC instants."""
         start = dt.datetime.combine(self.first, dt.time(), dt.UTC)
         return start, dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), dt.UTC)
+
+
+def partition_values(contract: TableContract, data: pa.Table | None, partition: dict | None) -> dict[str, list]:
+    """The values of each partition column an overwrite replaces (empty: the whole table), after
+    checking, for both stores alike, that they are partition columns and that every row of ``data``
+    (an Arrow table; None skips the check) lies in them."""
+    if not partition:
+        return {}
+    unknown = set(partition) - set(contract.partition_by)
+    if unknown:
+        raise ContractViolation(f"{contract.qualified_name}: {sorted(unknown)} are not partition columns")
+    out = {}
+    for column, value in partition.items():
+        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+        if data is not None:
+            inside = pc.is_in(data[column], value_set=pa.array(values, data.schema.field(column).type))
+            outside = data.num_rows - (pc.sum(inside).as_py() or 0)
+            if outside:
+                shown = ", ".join(str(v) for v in values)
+                raise ContractViolation(f"{contract.qualified_name}: {outside} row(s) fall outside partition {column}={shown}")
+        out[column] = values
+    return out
 
 
 class TableStore(ABC):
