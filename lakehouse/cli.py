@@ -173,6 +173,7 @@ REFRESH_WAIT_SECONDS = 3600
 def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
     from dagster import DagsterInstance
 
+    from lakehouse.automation.instance_storage import repair_racing_stamps
     from lakehouse.automation.lock import refresh_lock
     from lakehouse.automation.refresh import refresh
 
@@ -183,6 +184,7 @@ def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
     # in its migrations, and two committing the same tables would fail each other's commits.
     with refresh_lock(settings.home, args.wait, on_wait=note):
         home = _dagster_home(settings)
+        repair_racing_stamps(home, log=note)
         with DagsterInstance.get() as instance:
             outcome = refresh(
                 settings, instance, log=note,
