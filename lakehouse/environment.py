@@ -9,6 +9,7 @@ from typing import Any
 
 from lakehouse.assets.transformation import FailFastIOManager
 from lakehouse.automation.partitions import PartitionsResource
+from lakehouse.checks.write_audit import ContractChecks
 from lakehouse.contracts.model import Layer
 from lakehouse.io.aws import AwsConfig
 from lakehouse.io.store_resource import TableStoreResource
@@ -94,5 +95,5 @@ def resources_for(settings: Settings) -> dict[str, Any]:
         "compute": LocalSparkCompute(spark=spark, store=store),
         "partitions": PartitionsResource(start=settings.partitions_start.isoformat()),
         # A LakehouseIOManager whose permanent errors bypass the assets' retry policy.
-        "lakehouse_io_manager": FailFastIOManager(store=store, reject_rate_limit=settings.reject_rate_limit),
+        "lakehouse_io_manager": FailFastIOManager(store=store, audit=ContractChecks(reject_rate_limit=settings.reject_rate_limit)),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
@@ -50,7 +51,33 @@ def make_store(home: Path, kind: str = "arrow", spark_session=None) -> ArrowTabl
 
     spark_catalog = {"catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog", "uri": f"jdbc:sqlite:{home}/catalog.db",
                      "warehouse": warehouse, "jdbc.schema-version": "V1"}
-    return SparkTableStore(catalog, locations, namespaces, spark_session=lambda: spark_session, spark_catalog=spark_catalog)
+    store_class = SparkTableStore if kind == "spark" else _given_dataframes(SparkTableStore)
+    return store_class(catalog, locations, namespaces, spark_session=lambda: spark_session, spark_catalog=spark_catalog)
+
+
+def _given_dataframes(store_class):
+    """``store_class`` whose merges and overwrites are handed Spark DataFrames of the Arrow data the
+    tests build, through the store interface's ``write`` (as the IO manager hands a transformation's
+    output): the same semantics suite then proves the DataFrame path too."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from lakehouse.io.spark_frames import arrow_to_spark
+
+    class GivenDataFrames(store_class):
+        def merge(self, contract, data, stamp, branch=None):
+            if isinstance(data, pa.Table):
+                return self.write(contract, self._as_frame(data), stamp, branch=branch)
+            return super().merge(contract, data, stamp, branch)
+
+        def overwrite(self, contract, data, stamp, partition=None, branch=None):
+            if isinstance(data, pa.Table):
+                return self.write(contract, self._as_frame(data), stamp, partition, branch=branch)
+            return super().overwrite(contract, data, stamp, partition, branch)
+
+        def _as_frame(self, data):
+            return arrow_to_spark(self.spark, data, from_arrow_schema(data.schema))
+
+    return GivenDataFrames
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +91,16 @@ def glue_endpoint():
             yield server
 
 
-@pytest.fixture(params=["arrow", "spark", "arrow-glue", "spark-glue"])
+@pytest.fixture(params=["arrow", "spark", "spark_frames", "arrow-glue", "spark-glue"])
 def table_store(request, tmp_path, monkeypatch):
     """Every table-store implementation: pyiceberg/Arrow, and Spark SQL on Iceberg's Spark runtime
     (as Glue and EMR run it), each on the local SQLite catalog and on the Glue catalog (S3 + Glue of
     a moto server on 127.0.0.1), built the way the lakehouse builds them (resources_for)."""
     engine, _, catalog = request.param.partition("-")
-    if engine == "spark" and not ICEBERG_JARS:
+    if engine.startswith("spark") and not ICEBERG_JARS:
         pytest.skip("the Iceberg Spark runtime is not in .jars: fetch it with `mvn -q -B -f jars/pom.xml dependency:copy-dependencies`")
     if not catalog:
-        return make_store(tmp_path / "store", engine, request.getfixturevalue("spark") if engine == "spark" else None)
+        return make_store(tmp_path / "store", engine, request.getfixturevalue("spark") if engine != "arrow" else None)
     from lakehouse.environment import resources_for
     from lakehouse.settings import load_settings
     from lakehouse_tests.aws.server import LAKEHOUSE_VARIABLES, aws_test_env
@@ -118,7 +145,7 @@ def pytest_collection_modifyitems(config, items):
     kept, dropped = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        on_spark = str(params.get("table_store", "")).startswith("spark")
+        on_spark = str(params.get("table_store", "")).startswith("spark")  # spark, spark_frames, spark-glue
         if on_spark:
             item.add_marker(pytest.mark.slow)  # a JVM with the Iceberg runtime: the full tier only
         local_only = item.get_closest_marker("local_arrow_store_only") and params.get("table_store", "arrow") != "arrow"

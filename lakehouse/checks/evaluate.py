@@ -7,7 +7,6 @@ snapshot summaries or one projected column, never a second full scan of the tabl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -16,29 +15,12 @@ import pyarrow.compute as pc
 
 from lakehouse.contracts.expectations import Expectation, Severity
 from lakehouse.contracts.model import TableContract
+from lakehouse.io.write_audit import AuditInput
 
 SAMPLE_SIZE = 5
 # The setting behind a reject_rate expectation without its own max_rate (Settings.reject_rate_limit).
 REJECT_RATE_SETTING = "LAKEHOUSE_REJECT_RATE_LIMIT"
 REJECT_FILES_SHOWN = 3
-
-
-@dataclass(frozen=True)
-class AuditInput:
-    """What one write knows about itself."""
-
-    written: pa.Table  # rows added by the write (merge: inserted/updated rows; overwrite: all rows)
-    row_count_before: int | None
-    row_count_after: int
-    # the new snapshot's key values for the given keys (one per row holding them), for merges
-    key_column: Callable[[pa.Array], pa.Array] | None = None
-    lookup: Callable[[str, str], pa.Array] | None = None  # (layer/table, column) -> values, for relationships
-    records_read: int | None = None  # records the transformation read (Bronze increment)
-    records_rejected: int | None = None
-    reject_rate_limit: float = 0.05  # for reject_rate expectations without their own max_rate
-    # The batch's files with the most rejected records, (file, rejects), most first: called only
-    # when a reject-rate check fails, so its cost (validating the batch again) is paid only then.
-    reject_files: Callable[[], list[tuple[str, int]] | None] | None = None
 
 
 @dataclass(frozen=True)

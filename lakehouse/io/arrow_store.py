@@ -42,7 +42,7 @@ from lakehouse.io.bronze_files import BATCH_SOURCES_KEY, BronzeFiles, PendingBro
 from lakehouse.io.glue import GlueParquetTables
 from lakehouse.io.iceberg_schema import evolve_schema, full_key_bounds
 from lakehouse.io.merge_rules import changed_values, plan_merge, reduce_batch, tombstone_schema
-from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult, partition_values
+from lakehouse.io.table_store import CommitStamp, DayRange, TableInfo, TableStore, WriteResult, arrow_rows_outside, partition_values
 from lakehouse.io.watermarks import changed_summary
 from lakehouse.setting_names import bucket_variable, database_variable
 
@@ -372,7 +372,7 @@ class ArrowTableStore(TableStore):
         table = self.ensure_table(contract)
         data = contract.conform(data)
         condition: BooleanExpression = AlwaysTrue()
-        terms = [EqualTo(c, v[0]) if len(v) == 1 else In(c, v) for c, v in partition_values(contract, data, partition).items()]
+        terms = [EqualTo(c, v[0]) if len(v) == 1 else In(c, v) for c, v in partition_values(contract, partition, arrow_rows_outside(data)).items()]
         if terms:
             condition = reduce(And, terms) if len(terms) > 1 else terms[0]
         if branch:

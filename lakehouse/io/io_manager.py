@@ -1,18 +1,13 @@
 """The lakehouse IO manager: Dagster's face of the table store for in-process runs."""
 
 
-import dataclasses
 import datetime as dt
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
 from dagster import ConfigurableIOManager, InputContext, OutputContext, ResourceDependency
 
-from lakehouse.checks.evaluate import AuditInput, CheckOutcome, evaluate
-from lakehouse.checks.specs import stash
 from lakehouse.contracts.model import Layer, TableContract, WriteMode
 from lakehouse.contracts.tables import contract_for
 from lakehouse.faults import point
@@ -21,6 +16,7 @@ from lakehouse.io.glue import catalog_metadata
 from lakehouse.io.metadata import info_metadata, write_metadata
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_store import CommitStamp
+from lakehouse.io.write_audit import AuditInput, WriteAudit
 
 CODE_VERSION_KEY = "lakehouse/code_version"
 # The ``outcome`` metadata of a write that did not publish new data (a write that did has none):
@@ -36,6 +32,9 @@ class TableWrite:
     data: Any
     table_properties: dict[str, str] = field(default_factory=dict)
     accounting: dict[str, int] = field(default_factory=dict)
+    # The input's files with the most rejected records, (file, rejects), most first, or None if
+    # they cannot be told: called only when a reject-rate check fails (AuditInput.reject_files).
+    reject_files: Callable[[], list[tuple[str, int]] | None] | None = None
 
 
 def contract_of(asset_key) -> TableContract:
@@ -47,34 +46,36 @@ def contract_of(asset_key) -> TableContract:
 class LakehouseIOManager(ConfigurableIOManager):
     """Stores outputs with the table's write mode (append / merge / overwrite) and loads inputs.
 
-    Outputs may be Spark DataFrames or Arrow tables. Inputs are loaded as the type the consuming
-    asset annotates: a Spark DataFrame, or (default) an Arrow table. A partitioned Gold output
-    overwrites only its partition.
+    Outputs may be Spark DataFrames or Arrow tables, handed to the store as they are (the Spark
+    store writes a DataFrame where it is; the Arrow store collects it). Inputs are loaded as the
+    type the consuming asset annotates: a Spark DataFrame, or (default) an Arrow table. A
+    partitioned Gold output overwrites only its partition. Every Silver and Gold write is audited
+    by ``audit`` (the contracts' checks) before it is published.
     """
 
     store: ResourceDependency[TableStoreResource]
+    audit: ResourceDependency[WriteAudit]
     # Silver and Gold writes go to an audit branch; main moves to it only if no blocking check fails.
     write_audit_publish: bool = True
     # Each write gets a branch of its own named <audit_branch>-<start time>-<run id>-<random>, so
     # concurrent writers never share one (audit_branches.audit_branch_name).
     audit_branch: str = "audit"
-    # Share of a batch's records that may be rejected before a Silver write is refused.
-    reject_rate_limit: float = 0.05
 
     def handle_output(self, context: OutputContext, obj: Any) -> None:
         contract = contract_of(context.asset_key)
         store = self.store.get_store()
         properties: dict[str, str] = {}
         accounting: dict[str, int] = {}
+        reject_files = None
         if isinstance(obj, TableWrite):
-            obj, properties, accounting = obj.data, obj.table_properties, obj.accounting
+            obj, properties, accounting, reject_files = obj.data, obj.table_properties, obj.accounting, obj.reject_files
         iceberg = contract.layer is not Layer.bronze
         before = store.info(contract)
         if obj is None:  # nothing new to write: report the table as it stands
             if iceberg:
                 empty = contract.arrow_schema.empty_table()
-                outcomes = evaluate(contract, self._audit_input(store, contract, empty, before.row_count, before.row_count, None, {}))
-                stash(context.run_id, context.asset_key, _nothing_written(outcomes))
+                audit = self._audit_input(store, contract, empty, before.row_count, before.row_count, None, {})
+                self.audit.audit(context.run_id, context.asset_key, contract, audit, wrote=False)
             context.log.info(f"{contract.qualified_name}: {NO_NEW_DATA}, the table is unchanged")
             context.add_output_metadata(
                 {**info_metadata(contract, before), **catalog_metadata(store, contract), "committed": False, "outcome": NO_NEW_DATA}
@@ -95,18 +96,16 @@ class LakehouseIOManager(ConfigurableIOManager):
             # With an audit, watermarks are set when main is published, never before.
             table_properties={} if audited else properties,
         )
-        result = store.write(contract, _to_arrow(obj), stamp, _partition_filter(contract, keys), branch=branch)
+        result = store.write(contract, obj, stamp, _partition_filter(contract, keys), branch=branch)
         metadata = write_metadata(contract, result)
         metadata.update(catalog_metadata(store, contract))
         metadata.update(_accounting_metadata(result, accounting))
         blocking: list[str] = []
         if iceberg:
             written = result.written_rows if result.written_rows is not None else contract.arrow_schema.empty_table()
-            reject_files = _reject_files(store, contract, properties) if accounting.get("rejected") else None
-            audit = self._audit_input(store, contract, written, before.row_count, result.row_count, branch, accounting, reject_files)
-            outcomes = evaluate(contract, audit)
-            blocking = [o.name for o in outcomes if o.blocks]
-            stash(context.run_id, context.asset_key, outcomes if result.committed or blocking else _nothing_written(outcomes))
+            files = reject_files if accounting.get("rejected") else None
+            audit = self._audit_input(store, contract, written, before.row_count, result.row_count, branch, accounting, files)
+            blocking = self.audit.audit(context.run_id, context.asset_key, contract, audit, wrote=result.committed)
             if audited:
                 metadata["audit_branch"] = branch
                 metadata["published"] = not blocking
@@ -147,7 +146,6 @@ class LakehouseIOManager(ConfigurableIOManager):
             lookup=lambda table, column: store.column(contract_for(*table.split("/")), column),
             records_read=accounting.get("read"),
             records_rejected=accounting.get("rejected"),
-            reject_rate_limit=self.reject_rate_limit,
             reject_files=reject_files,
         )
 
@@ -158,63 +156,17 @@ class LakehouseIOManager(ConfigurableIOManager):
         if wanted is not None and getattr(wanted, "__module__", "").startswith("pyspark"):
             from pyspark.sql import SparkSession
 
-            from lakehouse.resources.spark import arrow_to_spark, ensure_java
+            from lakehouse.io.spark_frames import arrow_to_spark
 
-            ensure_java()
-            spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+            spark = SparkSession.getActiveSession()
+            if spark is None:
+                raise RuntimeError(
+                    f"{context.asset_key.to_user_string()} asks for {contract.qualified_name} as a Spark DataFrame, but no Spark "
+                    "session is running: give the asset the `spark` resource (LocalSparkResource) and start its session, "
+                    "or annotate the input as pyarrow.Table"
+                )
             return arrow_to_spark(spark, data, contract.spark_schema)
         return data
-
-
-def _nothing_written(outcomes: list[CheckOutcome]) -> list[CheckOutcome]:
-    """The checks of a write that changed nothing ran on zero rows: say so, rather than let them
-    read as fresh passes."""
-    return [
-        dataclasses.replace(o, description=f"nothing new was written (0 rows evaluated): {o.description}", metadata={**o.metadata, "evaluated_rows": 0})
-        for o in outcomes
-    ]
-
-
-def _reject_files(store, contract: TableContract, properties: dict[str, str]) -> Callable[[], list[tuple[str, int]] | None]:
-    """For a Silver table fed from Bronze: a function giving the files of this write's Bronze batch
-    with the most rejected records, (file, rejects), most first, or None if they cannot be told.
-
-    It runs the table's quarantine transformation (``<layer>/<name>_rejects``, the one that follows
-    this table) over the same Bronze files, so a record counts as rejected exactly when it would
-    be quarantined. The reject-rate check calls it only when it fails."""
-
-    @functools.cache
-    def files() -> list[tuple[str, int]] | None:
-        from lakehouse.assets.transformation import registered
-        from lakehouse.io.watermarks import applied_seq
-
-        try:
-            quarantine = registered(f"{contract.layer.value}/{contract.name}_rejects")
-        except KeyError:
-            return None
-        if contract not in quarantine.after:
-            return None
-        try:
-            from pyspark.sql import SparkSession
-
-            from lakehouse.resources.compute import LocalSparkCompute, SourceRead
-
-            applied = store.info(contract).properties  # main's watermark: where this batch starts
-            spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
-            inputs = {}
-            for name, source in quarantine.sources.items():
-                if source.layer is not Layer.bronze:
-                    return None
-                pending = store.pending_bronze(source, applied_seq(applied, source.qualified_name))
-                if pending.seq != applied_seq(properties, source.qualified_name):
-                    return None  # Bronze has moved on since this batch was read: not the same files
-                inputs[name] = LocalSparkCompute._load(spark, store, SourceRead(source, bronze_files=pending.files))
-            counts = quarantine.fn(**inputs).groupBy("_source_file").count().collect()
-        except Exception:
-            return None
-        return sorted(((r["_source_file"], r["count"]) for r in counts), key=lambda fc: (-fc[1], fc[0]))
-
-    return files
 
 
 def _accounting_metadata(result, accounting: dict[str, int]) -> dict:
@@ -229,16 +181,6 @@ def _accounting_metadata(result, accounting: dict[str, int]) -> dict:
         "records_applied": applied,
         "records_superseded": valid - applied,
     }
-
-
-def _to_arrow(obj: Any) -> pa.Table:
-    if isinstance(obj, pa.Table):
-        return obj
-    if type(obj).__module__.startswith("pyspark"):
-        from lakehouse.resources.spark import spark_to_arrow
-
-        return spark_to_arrow(obj)
-    raise TypeError(f"the lakehouse IO manager stores Spark DataFrames or Arrow tables, not {type(obj).__name__}")
 
 
 def _partition_filter(contract: TableContract, partition_keys: list[str]) -> dict | None:

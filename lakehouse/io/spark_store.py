@@ -28,7 +28,8 @@ from pyiceberg.exceptions import CommitFailedException
 from lakehouse.contracts.model import TableContract
 from lakehouse.io.arrow_store import MERGE_ATTEMPTS, ArrowTableStore
 from lakehouse.io.audit_branches import audit_branch_name, backoff
-from lakehouse.io.table_store import CommitStamp, WriteResult, partition_values
+from lakehouse.io.spark_frames import conform_frame, frame_rows_outside, is_spark_frame
+from lakehouse.io.table_store import CommitStamp, WriteResult, arrow_rows_outside, partition_values
 from lakehouse.io.watermarks import changed_summary
 
 _CATALOG_KEYS_SET: dict[str, set[str]] = {}  # Spark catalog conf keys set by a store, per catalog
@@ -37,9 +38,14 @@ _POS = "__lakehouse_pos"
 
 
 class SparkTableStore(ArrowTableStore):
-    """``spark_session()`` gives a session started with the Iceberg Spark runtime and its SQL
+    """Merges and overwrites take a Spark DataFrame where it is (or an Arrow table); Bronze appends
+    and everything else are the Arrow store's.
+
+    ``spark_session()`` gives a session started with the Iceberg Spark runtime and its SQL
     extensions; ``spark_catalog`` holds the Iceberg catalog's Spark properties (``catalog-impl``,
     ``uri``, ``warehouse``, ``io-impl``, ...) for the same catalog as ``catalog``."""
+
+    writes_spark_frames = True
 
     def __init__(self, *args, spark_session: Callable[[], object], spark_catalog: Mapping[str, str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -86,7 +92,7 @@ class SparkTableStore(ArrowTableStore):
     def _frame(self, data):
         """A Spark DataFrame of ``data`` (an Arrow table, or already a DataFrame) with each row's
         position, which breaks ties between events of one key (the later wins)."""
-        if hasattr(data, "sparkSession"):
+        if is_spark_frame(data):
             from pyspark.sql import functions as F
 
             return data.withColumn(_POS, F.monotonically_increasing_id())
@@ -166,8 +172,9 @@ class SparkTableStore(ArrowTableStore):
                     refs.remove_branch(branch)
 
     def merge(self, contract: TableContract, data, stamp: CommitStamp, branch: str | None = None) -> WriteResult:
-        if not hasattr(data, "sparkSession"):
-            data = contract.conform(data)  # null keys and other contract breaks, before anything runs
+        # Null keys and other contract breaks refused before anything runs; a DataFrame is then
+        # planned once, so the transformation behind it is not computed again for every step.
+        data = conform_frame(contract, data).localCheckpoint() if is_spark_frame(data) else contract.conform(data)
         return self._on_a_branch(contract, stamp, branch, lambda b: self._merge_on(contract, data, stamp, b))
 
     def _merge_on(self, contract: TableContract, data, stamp: CommitStamp, branch: str) -> WriteResult:
@@ -273,9 +280,13 @@ class SparkTableStore(ArrowTableStore):
 
     def overwrite(self, contract: TableContract, data, stamp: CommitStamp, partition: dict | None = None, branch: str | None = None) -> WriteResult:
         self.ensure_table(contract)  # schema evolution first, with its own messages (as the Arrow store)
-        if not hasattr(data, "sparkSession"):
+        if is_spark_frame(data):
+            data = conform_frame(contract, data).localCheckpoint()
+            outside = frame_rows_outside(data)
+        else:
             data = contract.conform(data)
-        condition = _partition_condition(contract, data, partition)
+            outside = arrow_rows_outside(data)
+        condition = _partition_condition(contract, partition, outside)
         return self._on_a_branch(contract, stamp, branch, lambda b: self._overwrite_on(contract, data, stamp, condition, b))
 
     def _overwrite_on(self, contract: TableContract, data, stamp: CommitStamp, condition: str, branch: str) -> WriteResult:
@@ -294,16 +305,15 @@ class SparkTableStore(ArrowTableStore):
             writer.overwrite(F.expr(condition))
         except Exception as exc:
             raise _as_commit_failure(exc) from exc
-        rows = data.count() if hasattr(data, "sparkSession") else data.num_rows
+        rows = data.count() if is_spark_frame(data) else data.num_rows
         return self._result(contract, table, rows, branch=branch, written_rows=_to_arrow(frame, contract.arrow_schema))
 
 
-def _partition_condition(contract: TableContract, data, partition: dict | None) -> str:
+def _partition_condition(contract: TableContract, partition: dict | None, rows_outside) -> str:
     """The SQL condition of the rows an overwrite replaces: all, or those of the partitions given
-    (checked as in the Arrow store; rows of a DataFrame are not counted here)."""
-    arrow = None if hasattr(data, "sparkSession") else data
+    (checked as in the Arrow store)."""
     terms = []
-    for column, values in partition_values(contract, arrow, partition).items():
+    for column, values in partition_values(contract, partition, rows_outside).items():
         column_type = contract.column(column).spark_type().simpleString()
         literals = [str(v.isoformat() if hasattr(v, "isoformat") else v).replace("'", "''") for v in values]
         casts = ", ".join(f"CAST('{lit}' AS {column_type})" for lit in literals)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.contracts.model import ContractViolation, TableContract, WriteMode
+from lakehouse.io.spark_frames import as_arrow, is_spark_frame
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,12 @@ class DayRange:
         return start, dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), dt.UTC)
 
 
-def partition_values(contract: TableContract, data: pa.Table | None, partition: dict | None) -> dict[str, list]:
+def partition_values(
+    contract: TableContract, partition: dict | None, rows_outside: Callable[[str, list], int] | None = None
+) -> dict[str, list]:
     """The values of each partition column an overwrite replaces (empty: the whole table), after
-    checking, for both stores alike, that they are partition columns and that every row of ``data``
-    (an Arrow table; None skips the check) lies in them."""
+    checking, for both stores alike, that they are partition columns and that no row of the data
+    lies outside them (``rows_outside(column, values)`` counts those rows; None skips the check)."""
     if not partition:
         return {}
     unknown = set(partition) - set(contract.partition_by)
@@ -95,28 +99,42 @@ def partition_values(contract: TableContract, data: pa.Table | None, partition: 
     out = {}
     for column, value in partition.items():
         values = list(value) if isinstance(value, (list, tuple, set)) else [value]
-        if data is not None:
-            inside = pc.is_in(data[column], value_set=pa.array(values, data.schema.field(column).type))
-            outside = data.num_rows - (pc.sum(inside).as_py() or 0)
-            if outside:
-                shown = ", ".join(str(v) for v in values)
-                raise ContractViolation(f"{contract.qualified_name}: {outside} row(s) fall outside partition {column}={shown}")
+        outside = rows_outside(column, values) if rows_outside is not None else 0
+        if outside:
+            shown = ", ".join(str(v) for v in values)
+            raise ContractViolation(f"{contract.qualified_name}: {outside} row(s) fall outside partition {column}={shown}")
         out[column] = values
     return out
+
+
+def arrow_rows_outside(data: pa.Table) -> Callable[[str, list], int]:
+    """``rows_outside`` of partition_values for an Arrow table (a null partition value is outside)."""
+
+    def count(column: str, values: list) -> int:
+        inside = pc.is_in(data[column], value_set=pa.array(values, data.schema.field(column).type))
+        return data.num_rows - (pc.sum(inside).as_py() or 0)
+
+    return count
 
 
 class TableStore(ABC):
     """Reads and writes lakehouse tables with the semantics their contracts declare."""
 
+    # Whether merges and overwrites take a Spark DataFrame as it is (else it is collected to Arrow).
+    writes_spark_frames = False
+
     def write(
         self, contract: TableContract, data: pa.Table, stamp: CommitStamp, partition: dict | None = None, branch: str | None = None
     ) -> WriteResult:
-        """Write ``data`` with the table's write mode (one atomic commit).
+        """Write ``data`` (an Arrow table or a Spark DataFrame) with the table's write mode (one
+        atomic commit).
 
         ``partition`` (overwrite only) limits the overwrite to rows whose partition column equals the
         given value, or is in the given list of values.
         """
         mode = contract.mode
+        if not (self.writes_spark_frames and mode is not WriteMode.append and is_spark_frame(data)):
+            data = as_arrow(data)
         if mode is WriteMode.append:
             return self.append(contract, data, stamp)
         if mode is WriteMode.merge:

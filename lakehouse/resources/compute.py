@@ -1,19 +1,22 @@
 """Compute resources: where a transformation's Spark code runs."""
 
 import datetime as dt
+import functools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
-from lakehouse.assets.transformation import Transformation
+from lakehouse.assets.transformation import Transformation, registered
 from lakehouse.contracts.model import Layer, TableContract
 from lakehouse.io.io_manager import TableWrite
+from lakehouse.io.spark_frames import arrow_to_spark
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_store import DayRange, TableStore
 from lakehouse.io.watermarks import applied_property, applied_seq, applied_value, built_from_properties
-from lakehouse.resources.spark import LocalSparkResource, arrow_to_spark
+from lakehouse.resources.spark import LocalSparkResource
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,10 @@ class LocalSparkCompute(SparkCompute):
         inputs = {name: self._load(session, store, read) for name, read in plan.reads.items()}
         counts = t.accounting(**inputs) if t.accounting else {}
         properties = {**plan.watermarks, **cumulative(plan.target_properties, counts), **lineage}
-        return TableWrite(t.fn(**inputs), table_properties=properties, accounting=counts)
+        return TableWrite(
+            t.fn(**inputs), table_properties=properties, accounting=counts,
+            reject_files=_reject_files(t, inputs) if counts.get("rejected") else None,
+        )
 
     @staticmethod
     def _load(session, store: TableStore, read: SourceRead):
@@ -160,3 +166,28 @@ class LocalSparkCompute(SparkCompute):
                 df = df.where((column >= F.lit(start)) & (column < F.lit(end)))
             return df
         return arrow_to_spark(session, read.arrow(store), contract.spark_schema)
+
+
+def _reject_files(t: Transformation, inputs: dict) -> Callable[[], list[tuple[str, int]] | None]:
+    """For a Silver table fed from Bronze: a function giving the files of this batch with the most
+    rejected records, (file, rejects), most first, or None if they cannot be told.
+
+    It runs the table's quarantine transformation (``<layer>/<name>_rejects``, the one that follows
+    this table) over the very inputs this batch read, so a record counts as rejected exactly when
+    it is quarantined. The reject-rate check calls it only when it fails."""
+
+    @functools.cache
+    def files() -> list[tuple[str, int]] | None:
+        try:
+            quarantine = registered(f"{t.target.layer.value}/{t.target.name}_rejects")
+        except KeyError:
+            return None
+        if t.target not in quarantine.after or set(quarantine.sources) - set(inputs):
+            return None
+        try:
+            counts = quarantine.fn(**{name: inputs[name] for name in quarantine.sources}).groupBy("_source_file").count().collect()
+        except Exception:  # an attribution only: the check still reports the rate without it
+            return None
+        return sorted(((r["_source_file"], r["count"]) for r in counts), key=lambda fc: (-fc[1], fc[0]))
+
+    return files

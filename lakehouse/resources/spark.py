@@ -10,7 +10,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-import pyarrow as pa
 from dagster_pyspark import LazyPySparkResource
 
 LOCAL_SPARK_CONFIG = {
@@ -158,20 +157,3 @@ class LocalSparkResource(LazyPySparkResource):
             # which it could not tell were changed had they been set here.
             config = {k: v for k, v in config.items() if not k.startswith("spark.sql.catalog.")}
         self._spark_session = spark_session_from_config(logging_config(config))
-
-
-def spark_to_arrow(df) -> pa.Table:
-    """Collect a Spark DataFrame as an Arrow table without a pandas round trip."""
-    to_arrow = getattr(df, "toArrow", None)  # public from Spark 4.0
-    if to_arrow is not None:
-        return to_arrow()
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    batches = df._collect_as_arrow()  # Spark 3.5's Arrow collect; toArrow() wraps it in 4.0
-    return pa.Table.from_batches(batches, schema=to_arrow_schema(df.schema))
-
-
-def arrow_to_spark(spark, table: pa.Table, schema=None):
-    """Create a Spark DataFrame from Arrow (through pandas with Arrow enabled: Spark 3.5 has no direct path)."""
-    frame = table.to_pandas(types_mapper=None, timestamp_as_object=False)
-    return spark.createDataFrame(frame, schema=schema) if schema is not None else spark.createDataFrame(frame)

@@ -18,7 +18,7 @@ from lakehouse.assets.bronze import customer_records, order_records, read_landin
 from lakehouse.assets.silver.customers import customers, validate_customers
 from lakehouse.assets.silver.orders import orders, parse_order_events
 from lakehouse.contracts.tables import CUSTOMERS_RAW, ORDERS_RAW
-from lakehouse.resources.spark import arrow_to_spark
+from lakehouse.io.spark_frames import arrow_to_spark
 from lakehouse.sources.landing import LandingZone
 from lakehouse_tests.reference import expected_state, iter_records
 

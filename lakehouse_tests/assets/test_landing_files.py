@@ -20,7 +20,7 @@ from lakehouse.assets.bronze import LANDING_CHECK, order_records, read_landing
 from lakehouse.assets.silver.orders import parse_order_events
 from lakehouse.contracts.tables import CUSTOMERS_RAW, ORDERS_RAW
 from lakehouse.environment import resources_for
-from lakehouse.resources.spark import arrow_to_spark
+from lakehouse.io.spark_frames import arrow_to_spark
 from lakehouse.settings import Settings
 from lakehouse.sources.landing import LandingError, LandingZone
 from lakehouse_tests.reference import expected_state

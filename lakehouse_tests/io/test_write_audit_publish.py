@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 from pyiceberg.exceptions import CommitFailedException
 
+from lakehouse.checks.write_audit import ContractChecks
 from lakehouse.contracts.tables import DAILY_SALES, ORDERS
 from lakehouse.environment import local_store
 from lakehouse.io import arrow_store
@@ -289,7 +290,7 @@ def materialize(tmp_path, monkeypatch):
     reached: list[tuple[str, str]] = []
     monkeypatch.setattr(io_manager, "point", lambda name, asset=None: reached.append((name, asset)))
     store = local_store(Settings(home=tmp_path / "lh"))
-    resources = {"store": store, "lakehouse_io_manager": LakehouseIOManager(store=store, reject_rate_limit=0.05)}
+    resources = {"store": store, "lakehouse_io_manager": LakehouseIOManager(store=store, audit=ContractChecks(reject_rate_limit=0.05))}
 
     def run(key: list[str], output):
         @dg.asset(key=key, io_manager_key="lakehouse_io_manager")
