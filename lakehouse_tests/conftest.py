@@ -11,6 +11,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.contracts.model import Layer
 from lakehouse.io.arrow_store import ArrowTableStore
+from lakehouse.io.table_store import TableStore
 from lakehouse.settings import Settings
 
 # Test samples are small, so one invalid record of each kind per day is a large share of them:
@@ -38,7 +39,7 @@ def settings(tmp_path) -> Settings:
 ICEBERG_JARS = sorted(str(p) for p in (Path(__file__).resolve().parents[1] / ".jars").glob("*.jar"))
 
 
-def make_store(home: Path, kind: str = "arrow", spark_session=None) -> ArrowTableStore:
+def make_store(home: Path, kind: str = "arrow", spark_session=None) -> TableStore:
     home.mkdir(parents=True, exist_ok=True)
     catalog = SqlCatalog("lakehouse", uri=f"sqlite:///{home}/catalog.db", warehouse=(home / "warehouse").as_uri())
     warehouse = (home / "warehouse").as_uri()

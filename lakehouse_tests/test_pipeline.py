@@ -31,6 +31,7 @@ from lakehouse.contracts.model import Layer
 from lakehouse.environment import resources_for
 from lakehouse.io.arrow_store import ArrowTableStore
 from lakehouse.io.spark_store import SparkTableStore
+from lakehouse.io.table_store import TableStore
 from lakehouse.settings import Settings, load_settings
 from lakehouse.sources.sample import land_sample
 from lakehouse_tests.aws.server import AWS_TEST_ENV, LAKEHOUSE_VARIABLES, AwsEnvironment, MotoAws, aws_test_env, moto_server
@@ -51,7 +52,7 @@ def _isolated_env():
 class Lakehouse:
     mode: str  # local or aws
     settings: Settings
-    store: ArrowTableStore
+    store: TableStore
     landing: Path  # every landed file, locally: what the reference reads
     refresh: Callable[[], Materializations]
     aws: MotoAws | None = None
@@ -317,16 +318,16 @@ def test_silver_crash_between_write_and_commit_loses_and_duplicates_nothing(lake
     if isinstance(store, SparkTableStore):
         # Spark commits the merged data to the write's branch; what makes it count is the publish
         # that moves main and the watermark (one catalog commit): the process is killed there.
-        import lakehouse.io.arrow_store as arrow_store
+        import lakehouse.io.audited_tables as audited_tables
 
-        publish = arrow_store.fast_forward
+        publish = audited_tables.fast_forward
 
         def crash_silver_orders_publish(table, *args, **kwargs):
             if table.name() == orders:
                 raise RuntimeError("killed before the commit")
             return publish(table, *args, **kwargs)
 
-        monkeypatch.setattr(arrow_store, "fast_forward", crash_silver_orders_publish)
+        monkeypatch.setattr(audited_tables, "fast_forward", crash_silver_orders_publish)
     else:
         monkeypatch.setattr(Transaction, "commit_transaction", crash_silver_orders)
     outcome = refresh(lakehouse.settings, dg.DagsterInstance.ephemeral(), trigger="test")

@@ -180,6 +180,9 @@ def conflicts_as_commit_failures():
         raise
 
 
+MERGE_ATTEMPTS = 5  # plans of one write before a run of concurrent commits is reported as a failure
+
+
 def backoff(attempt: int) -> float:
     """Exponential backoff with jitter, so writers that collided do not collide again in step."""
     return min(5.0, 0.1 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)

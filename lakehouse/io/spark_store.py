@@ -2,9 +2,10 @@
 Spark runtime, as AWS Glue 5.x and EMR run them.
 
 Only the data-changing statements run in Spark. What is about the catalog rather than the data —
-creating tables and evolving their schemas, branches, the publish that moves main and sets the
-watermark in one commit with asserted refs, Bronze files and their registry, reads for planning —
-is the same code as the Arrow store's (it is inherited), so both stores keep one protocol and
+creating tables and evolving their schemas (io/iceberg_tables.py), branches and the publish that
+moves main and sets the watermark in one commit with asserted refs (io/audited_tables.py), Bronze
+files and their registry (io/table_appends.py), reads for planning (io/table_reads.py) — is the
+same code as the Arrow store's (the same modules), so both stores keep one protocol and
 either reads, merges and overwrites what the other wrote. In production that split is also where
 the work runs: the Spark statements in the Glue/EMR job, the publish in the Dagster process.
 
@@ -26,10 +27,11 @@ import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
 
 from lakehouse.contracts.model import TableContract
-from lakehouse.io.arrow_store import MERGE_ATTEMPTS, ArrowTableStore
-from lakehouse.io.audit_branches import audit_branch_name, backoff
+from lakehouse.io.audit_branches import MERGE_ATTEMPTS, audit_branch_name, backoff
+from lakehouse.io.audited_tables import AuditedTables
 from lakehouse.io.spark_frames import conform_frame, frame_rows_outside, is_spark_frame
-from lakehouse.io.table_store import CommitStamp, WriteResult, arrow_rows_outside, partition_values
+from lakehouse.io.table_reads import TableReads
+from lakehouse.io.table_store import CommitStamp, TableStore, WriteResult, arrow_rows_outside, partition_values
 from lakehouse.io.watermarks import changed_summary
 
 _CATALOG_KEYS_SET: dict[str, set[str]] = {}  # Spark catalog conf keys set by a store, per catalog
@@ -37,7 +39,7 @@ PRIVATE_BRANCH_PREFIX = "write"  # the branch of a write that is not audited: pu
 _POS = "__lakehouse_pos"
 
 
-class SparkTableStore(ArrowTableStore):
+class SparkTableStore(TableReads, AuditedTables, TableStore):
     """Merges and overwrites take a Spark DataFrame where it is (or an Arrow table); Bronze appends
     and everything else are the Arrow store's.
 

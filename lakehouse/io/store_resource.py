@@ -10,6 +10,7 @@ from lakehouse.contracts.model import Layer
 from lakehouse.io import aws
 from lakehouse.io.arrow_store import ArrowTableStore
 from lakehouse.io.glue import GlueParquetTables
+from lakehouse.io.table_store import TableStore
 
 
 class TableStoreResource(ConfigurableResource):
@@ -45,7 +46,7 @@ class TableStoreResource(ConfigurableResource):
     def is_glue(self) -> bool:
         return self.catalog_properties.get("type") == "glue"
 
-    def get_store(self) -> ArrowTableStore:
+    def get_store(self) -> TableStore:
         locations = {Layer(k): v for k, v in self.locations.items()}
         namespaces = {Layer(k): v for k, v in self.namespaces.items()}
         store_class, spark = self._engine()
@@ -68,7 +69,7 @@ class TableStoreResource(ConfigurableResource):
             **spark,
         )
 
-    def _engine(self) -> tuple[type[ArrowTableStore], dict]:
+    def _engine(self) -> tuple[type[TableStore], dict]:
         """The store class and its Spark arguments (none for the Arrow store)."""
         if self.store_kind == "arrow":
             return ArrowTableStore, {}

@@ -287,9 +287,10 @@ def commit_first(monkeypatch, other_store, other_batch):
 @pytest.mark.arrow_store_only("its commit hook; the Spark store's replan is tested below")
 @pytest.mark.parametrize("overlap", ["disjoint keys", "same keys"])
 def test_a_concurrent_commit_is_replanned_and_both_writes_survive(table_store, monkeypatch, overlap):
-    import lakehouse.io.arrow_store as arrow_store
+    import lakehouse.io.arrow_merge as arrow_merge
+    from lakehouse.io.arrow_store import ArrowTableStore
 
-    monkeypatch.setattr(arrow_store, "backoff", lambda attempt: 0.0)
+    monkeypatch.setattr(arrow_merge, "backoff", lambda attempt: 0.0)
     small_files(table_store, rows_per_file=5)
     table_store.merge(ORDERS, batch(*(event(f"{PREFIX}{i:04d}", 1) for i in range(20))), STAMP)
     if overlap == "disjoint keys":
@@ -299,13 +300,13 @@ def test_a_concurrent_commit_is_replanned_and_both_writes_survive(table_store, m
         other = batch(event(f"{PREFIX}0002", 3, status="shipped"), event(f"{PREFIX}0500", 2, status="paid"))
         mine = batch(event(f"{PREFIX}0002", 2, status="paid"), event(f"{PREFIX}0500", 3, status="shipped"))
     attempts = {"n": 0}
-    plan_once = arrow_store.ArrowTableStore._merge_once
+    plan_once = ArrowTableStore._merge_once
 
     def counted(self, *args):
         attempts["n"] += self is table_store
         return plan_once(self, *args)
 
-    monkeypatch.setattr(arrow_store.ArrowTableStore, "_merge_once", counted)
+    monkeypatch.setattr(ArrowTableStore, "_merge_once", counted)
     done = commit_first(monkeypatch, second_store(table_store), other)
     table_store.merge(ORDERS, mine, STAMP)
     assert done["other"] and attempts["n"] == 2  # the first plan was stale and was redone
@@ -327,17 +328,17 @@ def test_retries_are_bounded(table_store, monkeypatch):
     from pyiceberg.exceptions import CommitFailedException
     from pyiceberg.table import Transaction
 
-    import lakehouse.io.arrow_store as arrow_store
+    import lakehouse.io.arrow_merge as arrow_merge
 
     table_store.merge(ORDERS, batch(event("a", 1)), STAMP)
     sleeps: list[float] = []
-    backoff = arrow_store.backoff
+    backoff = arrow_merge.backoff
 
     def no_wait(attempt: int) -> float:
         sleeps.append(backoff(attempt))
         return 0.0
 
-    monkeypatch.setattr(arrow_store, "backoff", no_wait)
+    monkeypatch.setattr(arrow_merge, "backoff", no_wait)
 
     def always_conflicts(self):
         raise CommitFailedException("the table moved")
@@ -345,7 +346,7 @@ def test_retries_are_bounded(table_store, monkeypatch):
     monkeypatch.setattr(Transaction, "commit_transaction", always_conflicts)
     with pytest.raises(CommitFailedException):
         table_store.merge(ORDERS, batch(event("a", 2, status="paid")), STAMP)
-    assert len(sleeps) == arrow_store.MERGE_ATTEMPTS - 1
+    assert len(sleeps) == arrow_merge.MERGE_ATTEMPTS - 1
     assert max(sleeps) <= 7.5 and sleeps[-1] > sleeps[0]  # backing off, capped
     monkeypatch.undo()
     assert state(table_store.read(ORDERS)) == {"a": ("placed", 1)}

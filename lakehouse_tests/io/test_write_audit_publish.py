@@ -15,7 +15,7 @@ from pyiceberg.exceptions import CommitFailedException
 from lakehouse.checks.write_audit import ContractChecks
 from lakehouse.contracts.tables import DAILY_SALES, ORDERS
 from lakehouse.environment import local_store
-from lakehouse.io import arrow_store
+from lakehouse.io import arrow_merge
 from lakehouse.io.audit_branches import KEPT_AUDIT_BRANCHES, audit_branch_name
 from lakehouse.io.io_manager import LakehouseIOManager, TableWrite
 from lakehouse.io.table_store import CommitStamp
@@ -247,7 +247,7 @@ def test_a_new_audit_removes_branches_of_earlier_attempts_beyond_the_most_recent
 
 
 def test_a_write_to_a_removed_audit_branch_fails_instead_of_starting_it_empty(table_store, monkeypatch):
-    monkeypatch.setattr(arrow_store, "backoff", lambda attempt: 0)
+    monkeypatch.setattr(arrow_merge, "backoff", lambda attempt: 0)
     table_store.merge(ORDERS, batch(event("x", 1)), stamp("setup"))
     w = Writer(table_store, "A", [event("a", 2)])
     w.start()
@@ -338,7 +338,7 @@ def test_a_branch_write_retries_when_another_writer_committed_on_main_meanwhile(
     writer, other = make_store(home), make_store(home)
     writer.merge(ORDERS, batch(event("a", 1)), stamp("r0"))
     writer.start_audit(ORDERS, "audit-w")
-    rewrite = arrow_store.file_rewrite.rewrite
+    rewrite = arrow_merge.file_rewrite.rewrite
     interfered = []
 
     def rewrite_after_another_commit(*args, **kwargs):
@@ -347,7 +347,7 @@ def test_a_branch_write_retries_when_another_writer_committed_on_main_meanwhile(
             other.merge(ORDERS, batch(event("b", 1)), stamp("r1"))  # on main, while w plans on its branch
         return rewrite(*args, **kwargs)
 
-    monkeypatch.setattr(arrow_store.file_rewrite, "rewrite", rewrite_after_another_commit)
+    monkeypatch.setattr(arrow_merge.file_rewrite, "rewrite", rewrite_after_another_commit)
     result = writer.merge(ORDERS, batch(event("c", 1)), stamp("r2"), branch="audit-w")
     assert result.counts["inserted"] == 1 and interfered
     table = writer.load_table(ORDERS)
