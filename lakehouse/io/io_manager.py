@@ -103,8 +103,7 @@ class LakehouseIOManager(ConfigurableIOManager):
         blocking: list[str] = []
         if iceberg:
             written = result.written_rows if result.written_rows is not None else contract.arrow_schema.empty_table()
-            files = reject_files if accounting.get("rejected") else None
-            audit = self._audit_input(store, contract, written, before.row_count, result.row_count, branch, accounting, files)
+            audit = self._audit_input(store, contract, written, before.row_count, result.row_count, branch, accounting, reject_files)
             blocking = self.audit.audit(context.run_id, context.asset_key, contract, audit, wrote=result.committed)
             if audited:
                 metadata["audit_branch"] = branch
