@@ -13,6 +13,7 @@ from lakehouse.checks.write_audit import ContractChecks
 from lakehouse.contracts.model import Layer
 from lakehouse.io.aws import AwsConfig
 from lakehouse.io.store_resource import TableStoreResource
+from lakehouse.io.table_write import TableWriter
 from lakehouse.resources.compute import LocalSparkCompute
 from lakehouse.resources.iceberg_spark import iceberg_spark_config
 from lakehouse.resources.spark import LOCAL_SPARK_CONFIG, LocalSparkResource
@@ -88,12 +89,18 @@ def resources_for(settings: Settings) -> dict[str, Any]:
     # Spark store, the session starts with Iceberg's runtime and the store's catalog (its settings),
     # and the store writes in the same session: whichever asks first starts it, with these settings.
     spark = LocalSparkResource(spark_config=store.spark_config if store.store_kind == "spark" else LOCAL_SPARK_CONFIG)
+    # One writer, the same for the IO manager and the compute: write, audit (the contracts' checks), publish.
+    writer = table_writer(settings, store)
     return {
         "store": store,
         "landing": landing,
         "spark": spark,
-        "compute": LocalSparkCompute(spark=spark, store=store),
+        "compute": LocalSparkCompute(spark=spark, writer=writer),
         "partitions": PartitionsResource(start=settings.partitions_start.isoformat()),
         # A LakehouseIOManager whose permanent errors bypass the assets' retry policy.
-        "lakehouse_io_manager": FailFastIOManager(store=store, audit=ContractChecks(reject_rate_limit=settings.reject_rate_limit)),
+        "lakehouse_io_manager": FailFastIOManager(writer=writer),
     }
+
+
+def table_writer(settings: Settings, store: TableStoreResource) -> TableWriter:
+    return TableWriter(store=store, audit=ContractChecks(reject_rate_limit=settings.reject_rate_limit))

@@ -1,27 +1,26 @@
-"""Turns a DataFrame function into a lakehouse asset, registered so any runner can find it by key.
+"""Turns a declared transformation (lakehouse.contracts.transformations) into a lakehouse asset.
 
-    @transformation(target=ORDERS, sources={"orders_raw": ORDERS_RAW})
-    def orders(orders_raw: DataFrame) -> DataFrame: ...
-
-The function sees only Spark DataFrames: where it runs (this process, Glue, EMR Serverless) and
-where tables live are the compute resource's and the table store's business.
+The asset's body hands the transformation to the ``compute`` resource, which runs it where it is
+configured to (this process, Glue, EMR Serverless) and returns its materialization: the same
+metadata and check results wherever it ran.
 """
 
 
 import contextlib
-import hashlib
-import inspect
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
 from lakehouse.automation.partitions import PartitionRangeError
+from lakehouse.checks.specs import check_specs
 from lakehouse.contracts.model import ContractViolation, TableContract
+from lakehouse.contracts.transformations import Transformation, registered, transformation  # noqa: F401 (asset modules' import)
 from lakehouse.io.bronze_files import LegacyBronzeError
-from lakehouse.io.io_manager import CODE_VERSION_KEY, LakehouseIOManager
+from lakehouse.io.io_manager import LakehouseIOManager
+from lakehouse.io.table_write import CODE_VERSION_KEY
 from lakehouse.io.watermarks import LegacyWatermarkError
+from lakehouse.resources.compute import SparkCompute
 from lakehouse.settings import SettingsError
 from lakehouse.sources.landing import LandingError
 
@@ -76,88 +75,6 @@ class FailFastIOManager(LakehouseIOManager):
             return super().load_input(context)
 
 
-@dataclass(frozen=True)
-class Transformation:
-    target: TableContract
-    sources: dict[str, TableContract]
-    fn: Callable
-    code_version: str
-    # For a target partitioned by day: (source name, timestamp column) such that target partition D
-    # is computed from exactly the source rows whose column falls on UTC day D.
-    partition_source: tuple[str, str] | None = None
-    # For a target fed from Bronze: counts the records of the new Bronze input and how many of them
-    # are invalid, e.g. lambda orders_raw: {"read": ..., "rejected": ...}. Feeds record accounting.
-    accounting: Callable | None = None
-    # Tables whose write must publish first, in the same run: a quarantine table follows its Silver
-    # table, so a blocked Silver audit publishes none of the batch anywhere (Dagster skips what
-    # depends on an asset whose blocking check failed).
-    after: tuple[TableContract, ...] = ()
-
-    @property
-    def key(self) -> str:
-        return self.target.asset_key.to_user_string()
-
-
-_REGISTRY: dict[str, Transformation] = {}
-
-
-def transformation(
-    *,
-    target: TableContract,
-    sources: dict[str, TableContract],
-    partition_source: tuple[str, str] | None = None,
-    accounting: Callable | None = None,
-    after: tuple[TableContract, ...] = (),
-) -> Callable[[Callable], Transformation]:
-    """Declare ``fn`` as the transformation that produces ``target`` from ``sources``.
-
-    Bronze sources are read incrementally: only the Bronze batches the target has not applied yet.
-    """
-
-    def register(fn: Callable) -> Transformation:
-        params = list(inspect.signature(fn).parameters)
-        if sorted(params) != sorted(sources):
-            raise TypeError(f"transformation {fn.__name__} takes {params} but declares sources {sorted(sources)}")
-        if partition_source:
-            name, column = partition_source
-            if name not in sources or not target.partition_by:
-                raise TypeError(f"transformation {fn.__name__}: partition_source needs a partitioned target and a declared source")
-            sources[name].column(column)
-        digest = _code_version(fn, target, sources)
-        t = Transformation(
-            target=target, sources=dict(sources), fn=fn, code_version=digest, partition_source=partition_source, accounting=accounting,
-            after=tuple(after),
-        )
-        if t.key in _REGISTRY and _REGISTRY[t.key].fn.__qualname__ != fn.__qualname__:
-            raise ValueError(f"two transformations produce {t.key}")
-        _REGISTRY[t.key] = t
-        return t
-
-    return register
-
-
-def _code_version(fn: Callable, target: TableContract, sources: dict[str, TableContract]) -> str:
-    """Changes whenever the logic or a contract changes: hashes the function's module, the
-    lakehouse modules that module uses (helpers such as validation rules) and the contracts."""
-    module = inspect.getmodule(fn)
-    used = {module}
-    for value in vars(module).values():
-        owner = inspect.getmodule(value) if not inspect.ismodule(value) else value
-        if owner is not None and owner.__name__.startswith("lakehouse.") and owner.__name__ != __name__:
-            used.add(owner)
-    parts = [inspect.getsource(m) for m in sorted(used, key=lambda m: m.__name__)]
-    parts += [c.model_dump_json() for c in (target, *sources.values())]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
-
-
-def registered(asset_key: str) -> Transformation:
-    """The transformation that produces ``asset_key`` (e.g. "silver/orders")."""
-    try:
-        return _REGISTRY[asset_key]
-    except KeyError:
-        raise KeyError(f"no transformation produces {asset_key}; known: {', '.join(sorted(_REGISTRY))}") from None
-
-
 def table_metadata(contract: TableContract, code_version: str | None = None) -> dict:
     metadata = {
         "dagster/column_schema": contract.column_schema,
@@ -176,9 +93,6 @@ def table_metadata(contract: TableContract, code_version: str | None = None) -> 
 def transformation_asset(t: Transformation, partitions_def: dg.PartitionsDefinition | None = None, **asset_kwargs) -> dg.AssetsDefinition:
     """The Dagster asset that runs ``t`` on whichever compute resource is configured, retried on
     transient failures (TRANSIENT_RETRY_POLICY unless ``asset_kwargs`` gives a ``retry_policy``)."""
-    from lakehouse.checks.specs import check_results, check_specs
-    from lakehouse.resources.compute import SparkCompute
-
     asset_kwargs.setdefault("retry_policy", TRANSIENT_RETRY_POLICY)
 
     @dg.asset(
@@ -195,13 +109,8 @@ def transformation_asset(t: Transformation, partitions_def: dg.PartitionsDefinit
         check_specs=check_specs(t.target),
         **asset_kwargs,
     )
-    def _asset(context: dg.AssetExecutionContext, compute: SparkCompute):
-        with permanent_errors_fail_at_once():  # the write's own are FailFastIOManager's
-            result = compute.run(context, t)
-        if isinstance(result, dg.MaterializeResult):  # ran remotely: the remote side reported everything
-            yield result
-            return
-        yield dg.Output(result)  # the IO manager writes, audits and publishes here
-        yield from check_results(context.run_id, t.target.asset_key)
+    def _asset(context: dg.AssetExecutionContext, compute: SparkCompute) -> dg.MaterializeResult:
+        with permanent_errors_fail_at_once():
+            return compute.run(context, t)  # the transformation ran, its output is written and audited
 
     return _asset

@@ -6,7 +6,7 @@ from lakehouse.contracts.model import TableContract
 from lakehouse.contracts.tables import CUSTOMERS, CUSTOMERS_RAW, CUSTOMERS_REJECTS, ORDERS, ORDERS_RAW, ORDERS_REJECTS
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.watermarks import applied_seq
-from lakehouse.resources.compute import ACCOUNTING_PREFIX
+from lakehouse.resources.transformation_run import ACCOUNTING_PREFIX
 
 ACCOUNTED = ((ORDERS, ORDERS_RAW, ORDERS_REJECTS), (CUSTOMERS, CUSTOMERS_RAW, CUSTOMERS_REJECTS))
 

@@ -7,33 +7,19 @@ snapshot summaries or one projected column, never a second full scan of the tabl
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse.contracts.expectations import Expectation, Severity
+from lakehouse.contracts.expectations import Expectation
 from lakehouse.contracts.model import TableContract
-from lakehouse.io.write_audit import AuditInput
+from lakehouse.io.write_audit import AuditInput, CheckOutcome
 
 SAMPLE_SIZE = 5
 # The setting behind a reject_rate expectation without its own max_rate (Settings.reject_rate_limit).
 REJECT_RATE_SETTING = "LAKEHOUSE_REJECT_RATE_LIMIT"
 REJECT_FILES_SHOWN = 3
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    name: str
-    passed: bool
-    severity: Severity
-    description: str
-    metadata: dict = field(default_factory=dict)
-
-    @property
-    def blocks(self) -> bool:
-        return not self.passed and self.severity is Severity.error
 
 
 def evaluate(contract: TableContract, audit: AuditInput) -> list[CheckOutcome]:

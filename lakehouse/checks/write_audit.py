@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import dagster as dg
 from pydantic import Field
 
-from lakehouse.checks.evaluate import CheckOutcome, evaluate
-from lakehouse.checks.specs import stash
+from lakehouse.checks.evaluate import evaluate
 from lakehouse.contracts.model import TableContract
-from lakehouse.io.write_audit import AuditInput, WriteAudit
+from lakehouse.io.write_audit import AuditInput, CheckOutcome, WriteAudit
 
 
 class ContractChecks(WriteAudit):
@@ -20,11 +18,9 @@ class ContractChecks(WriteAudit):
     # reject_rate expectations without their own max_rate).
     reject_rate_limit: float = Field(default=0.05, ge=0, le=1)
 
-    def audit(self, run_id: str, asset_key: dg.AssetKey, contract: TableContract, audit: AuditInput, *, wrote: bool) -> list[str]:
+    def audit(self, contract: TableContract, audit: AuditInput, *, wrote: bool) -> list[CheckOutcome]:
         outcomes = evaluate(contract, dataclasses.replace(audit, reject_rate_limit=self.reject_rate_limit))
-        blocking = [o.name for o in outcomes if o.blocks]
-        stash(run_id, asset_key, outcomes if wrote or blocking else _nothing_written(outcomes))
-        return blocking
+        return outcomes if wrote or any(o.blocks for o in outcomes) else _nothing_written(outcomes)
 
 
 def _nothing_written(outcomes: list[CheckOutcome]) -> list[CheckOutcome]:

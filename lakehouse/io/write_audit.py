@@ -1,17 +1,18 @@
-"""What the IO manager asks of the checks: audit one write, say which blocking checks failed.
+"""What a table write asks of the checks: audit one write, return each check's outcome.
 
-The checks live a floor up (lakehouse/checks); the IO manager gets them as a resource of this type
-(``lakehouse.checks.write_audit.ContractChecks``), so io never imports them.
+The checks live a floor up (lakehouse/checks); the table writer gets them as a resource of this
+type (``lakehouse.checks.write_audit.ContractChecks``), so io never imports them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 import pyarrow as pa
 
+from lakehouse.contracts.expectations import Severity
 from lakehouse.contracts.model import TableContract
 
 
@@ -33,10 +34,34 @@ class AuditInput:
     reject_files: Callable[[], list[tuple[str, int]] | None] | None = None
 
 
-class WriteAudit(dg.ConfigurableResource):
-    """Evaluates a table's checks on one write and keeps their results for the asset's check
-    results; returns the names of the blocking checks that failed (the write is then not published)."""
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One check's result on one write: an asset check result in Dagster, wherever the write ran."""
 
-    def audit(self, run_id: str, asset_key: dg.AssetKey, contract: TableContract, audit: AuditInput, *, wrote: bool) -> list[str]:
+    name: str
+    passed: bool
+    severity: Severity
+    description: str
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def blocks(self) -> bool:
+        return not self.passed and self.severity is Severity.error
+
+    def check_result(self) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            check_name=self.name,
+            passed=self.passed,
+            severity=dg.AssetCheckSeverity.ERROR if self.severity is Severity.error else dg.AssetCheckSeverity.WARN,
+            description=self.description,
+            metadata=self.metadata,
+        )
+
+
+class WriteAudit(dg.ConfigurableResource):
+    """Evaluates a table's checks on one write; a blocking check that fails keeps the write from
+    being published."""
+
+    def audit(self, contract: TableContract, audit: AuditInput, *, wrote: bool) -> list[CheckOutcome]:
         """``wrote`` False: the write changed nothing, and its checks ran on zero rows."""
         raise NotImplementedError(f"{type(self).__name__} does not audit writes: give the IO manager lakehouse.checks.write_audit.ContractChecks")

@@ -27,9 +27,9 @@ from lakehouse.definitions import build_definitions
 from lakehouse.environment import CATALOG_BUSY_TIMEOUT_SECONDS, local_store, resources_for
 from lakehouse.io.arrow_store import ArrowTableStore
 from lakehouse.io.aws import AwsSetupError
-from lakehouse.io.io_manager import TableWrite
 from lakehouse.io.table_store import CommitStamp
-from lakehouse.resources.compute import SparkCompute
+from lakehouse.io.table_write import TableWrite
+from lakehouse.resources.compute import SparkCompute, step_of
 from lakehouse.settings import Settings
 from lakehouse_tests.io.cdc import batch, event, state
 
@@ -105,7 +105,8 @@ class ArrowCompute(SparkCompute):
         if self.fail == "transient" and context.retry_number == 0:
             raise OSError("When getting information for key 'x': AWS Error SLOW_DOWN (HTTP status 503)")
         data = batch(event("a", 1))
-        return TableWrite(data.drop_columns(["currency"]) if self.bad_output else data)
+        output = TableWrite(data.drop_columns(["currency"]) if self.bad_output else data)
+        return self.writer.write(t.target, output, step_of(context, t).write, context.log).materialize_result()
 
 
 def _orders_asset(**asset_kwargs) -> dg.AssetsDefinition:
@@ -113,9 +114,11 @@ def _orders_asset(**asset_kwargs) -> dg.AssetsDefinition:
     return transformation_asset(t, **asset_kwargs)
 
 
-def _materialize(settings: Settings, compute: ArrowCompute, instance=None, **asset_kwargs) -> dg.ExecuteInProcessResult:
+def _materialize(settings: Settings, compute: dict, instance=None, compute_class=ArrowCompute, **asset_kwargs) -> dg.ExecuteInProcessResult:
+    """Materialize the test asset with compute_class(**compute), on the environment's writer."""
     ATTEMPTS.clear()
-    resources = {**resources_for(settings), "compute": compute}
+    resources = resources_for(settings)
+    resources["compute"] = compute_class(writer=resources["compute"].writer, **compute)
     return dg.materialize([_orders_asset(**asset_kwargs)], resources=resources, raise_on_error=False, instance=instance)
 
 
@@ -139,10 +142,10 @@ def test_every_silver_and_gold_asset_carries_the_transient_retry_policy(tmp_path
 @pytest.mark.parametrize(
     ("compute", "error", "message"),
     [
-        # raised by the table store inside the IO manager's write, after the asset's code returned
-        (ArrowCompute(bad_output=True), ContractViolation, "silver/orders: output is missing column(s) currency"),
+        # raised by the table store inside the write, after the transformation returned
+        ({"bad_output": True}, ContractViolation, "silver/orders: output is missing column(s) currency"),
         # raised by the asset's own code (getting the store checks the AWS setup)
-        (ArrowCompute(fail="setting"), AwsSetupError, "S3 bucket 'lakehouse-silver-dev'"),
+        ({"fail": "setting"}, AwsSetupError, "S3 bucket 'lakehouse-silver-dev'"),
     ],
     ids=["contract-violation-in-the-write", "aws-setup-error-in-the-asset"],
 )
@@ -171,7 +174,7 @@ def test_a_permanent_error_fails_the_step_at_once_without_retries(tmp_path, caps
 def test_a_transient_error_of_the_asset_is_retried_and_the_step_succeeds(tmp_path):
     settings = Settings(home=tmp_path / "lh")
     fast = dg.RetryPolicy(max_retries=TRANSIENT_RETRY_POLICY.max_retries)  # the same retries, no waits
-    result = _materialize(settings, ArrowCompute(fail="transient"), retry_policy=fast)
+    result = _materialize(settings, {"fail": "transient"}, retry_policy=fast)
     assert result.success
     assert ATTEMPTS == [0, 1]
     assert len(_events(result, "STEP_UP_FOR_RETRY")) == 1 and len(_events(result, "STEP_RESTARTED")) == 1
@@ -192,7 +195,7 @@ def test_a_transient_error_of_the_write_is_retried_and_the_step_succeeds(tmp_pat
 
     monkeypatch.setattr(ArrowTableStore, "write", write)
     fast = dg.RetryPolicy(max_retries=TRANSIENT_RETRY_POLICY.max_retries)
-    result = _materialize(settings, ArrowCompute(), retry_policy=fast)
+    result = _materialize(settings, {}, retry_policy=fast)
     assert result.success and conflicts == ["orders"]
     assert ATTEMPTS == [0, 1] and len(_events(result, "STEP_UP_FOR_RETRY")) == 1
     assert state(local_store(settings).get_store().read(ORDERS)) == {"a": ("placed", 1)}
@@ -207,7 +210,7 @@ def test_retries_are_bounded_by_the_policy(tmp_path):
             raise OSError("AWS Error SLOW_DOWN (HTTP status 503)")
 
     fast = dg.RetryPolicy(max_retries=TRANSIENT_RETRY_POLICY.max_retries)
-    result = _materialize(settings, AlwaysThrottled(), retry_policy=fast)
+    result = _materialize(settings, {}, compute_class=AlwaysThrottled, retry_policy=fast)
     assert not result.success
     assert ATTEMPTS == list(range(TRANSIENT_RETRY_POLICY.max_retries + 1))
     (failure,) = _events(result, "STEP_FAILURE")

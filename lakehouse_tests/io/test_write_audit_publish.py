@@ -17,8 +17,9 @@ from lakehouse.contracts.tables import DAILY_SALES, ORDERS
 from lakehouse.environment import local_store
 from lakehouse.io import arrow_merge
 from lakehouse.io.audit_branches import KEPT_AUDIT_BRANCHES, audit_branch_name
-from lakehouse.io.io_manager import LakehouseIOManager, TableWrite
+from lakehouse.io.io_manager import LakehouseIOManager
 from lakehouse.io.table_store import CommitStamp
+from lakehouse.io.table_write import TableWrite, TableWriter
 from lakehouse.settings import Settings
 from lakehouse_tests.conftest import make_store
 from lakehouse_tests.io.cdc import batch, event, state
@@ -285,12 +286,13 @@ def test_gold_overwrites_a_partition_on_its_branch_and_publishes_it_with_its_wat
 @pytest.fixture
 def materialize(tmp_path, monkeypatch):
     """Materialize one asset through the IO manager; returns its metadata and the fault points reached."""
-    from lakehouse.io import io_manager
+    from lakehouse.io import table_write
 
     reached: list[tuple[str, str]] = []
-    monkeypatch.setattr(io_manager, "point", lambda name, asset=None: reached.append((name, asset)))
+    monkeypatch.setattr(table_write, "point", lambda name, asset=None: reached.append((name, asset)))
     store = local_store(Settings(home=tmp_path / "lh"))
-    resources = {"store": store, "lakehouse_io_manager": LakehouseIOManager(store=store, audit=ContractChecks(reject_rate_limit=0.05))}
+    writer = TableWriter(store=store, audit=ContractChecks(reject_rate_limit=0.05))
+    resources = {"store": store, "lakehouse_io_manager": LakehouseIOManager(writer=writer)}
 
     def run(key: list[str], output):
         @dg.asset(key=key, io_manager_key="lakehouse_io_manager")

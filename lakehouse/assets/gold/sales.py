@@ -5,8 +5,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.assets.transformation import transformation
 from lakehouse.contracts.tables import CUSTOMER_SUMMARY, CUSTOMERS, DAILY_SALES, ORDERS
+from lakehouse.contracts.transformations import transformation
 
 
 def _revenue(amount) -> F.Column:

@@ -6,8 +6,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.assets.silver.validation import COUNTRY, EMAIL, count_records, delivery_order_desc, first_failure, is_timestamp, latest_per_key, rejects
-from lakehouse.assets.transformation import transformation
 from lakehouse.contracts.tables import CUSTOMERS, CUSTOMERS_RAW, CUSTOMERS_REJECTS
+from lakehouse.contracts.transformations import transformation
 
 
 def validate_customers(raw: DataFrame) -> DataFrame:

@@ -21,8 +21,8 @@ from lakehouse.assets.silver.validation import (
     rejects,
     with_json_object,
 )
-from lakehouse.assets.transformation import transformation
 from lakehouse.contracts.tables import ORDERS, ORDERS_RAW, ORDERS_REJECTS
+from lakehouse.contracts.transformations import transformation
 
 STATUSES = ["placed", "paid", "shipped", "delivered", "cancelled"]
 OPS = ["c", "u", "d"]
