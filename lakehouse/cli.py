@@ -436,7 +436,43 @@ def parser() -> argparse.ArgumentParser:
     rejects = command("rejects", help="recent rejected records grouped by reason")
     rejects.add_argument("--days", type=_positive, default=7, help="look back this many days of ingestion (default 7)")
     rejects.set_defaults(run=cmd_rejects)
+    dev_aws = command("dev-aws", help="serve a local AWS (moto) whose Glue job runs really run, to try LAKEHOUSE_COMPUTE=glue without an account")
+    dev_aws.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000; 0: any free one)")
+    dev_aws.add_argument("--region", default="eu-west-1")
+    dev_aws.add_argument("--for", dest="seconds", type=_seconds, default=0, metavar="SECONDS", help="stop after SECONDS (default: until Ctrl-C)")
+    dev_aws.set_defaults(run=cmd_dev_aws)
     return p
+
+
+def cmd_dev_aws(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the local AWS emulation until interrupted (or for --for seconds)."""
+    import time
+
+    from lakehouse.remote.emulator import emulated_aws, provision
+
+    name = settings.environment_name
+    with emulated_aws(port=args.port, region=args.region) as (endpoint, _runner):
+        aws = Settings(
+            env="aws", aws_region=args.region, aws_endpoint_url=endpoint, landing=settings.landing if (settings.landing or "").startswith("s3://")
+            else f"s3://lakehouse-landing-{name}/incoming", compute="glue",
+        )
+        provision(aws, endpoint)
+        variables = {
+            "LAKEHOUSE_ENV": "aws", "LAKEHOUSE_AWS_REGION": args.region, "LAKEHOUSE_AWS_ENDPOINT_URL": endpoint,
+            "LAKEHOUSE_LANDING": aws.landing_root, "LAKEHOUSE_ENVIRONMENT_NAME": name, "LAKEHOUSE_COMPUTE": "glue",
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+        print(f"local AWS (moto) on {endpoint}: S3, Glue Data Catalog, CloudWatch Logs; Glue job runs of "
+              f"{aws.job_name} run the remote driver under spark-submit.")
+        print(f"environment {name!r} provisioned: buckets, Glue databases, the driver and the Glue job. In another shell:")
+        print("  export " + " ".join(f"{k}={v}" for k, v in variables.items()))
+        print("  lakehouse land-sample  (then upload: aws --endpoint-url ... s3 sync $LAKEHOUSE_HOME/landing " + aws.landing_root + ")")
+        print("  lakehouse refresh")
+        print("Ctrl-C stops the server and every job run still running.", flush=True)
+        deadline = time.monotonic() + args.seconds if args.seconds else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.5)
+    return 0
 
 
 def _seconds(text: str) -> float:

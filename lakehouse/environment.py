@@ -14,8 +14,9 @@ from lakehouse.contracts.model import Layer
 from lakehouse.io.aws import AwsConfig
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_write import TableWriter
-from lakehouse.resources.compute import LocalSparkCompute
+from lakehouse.resources.compute import LocalSparkCompute, SparkCompute
 from lakehouse.resources.iceberg_spark import iceberg_spark_config
+from lakehouse.resources.pipes_compute import EmrServerlessCompute, GlueCompute
 from lakehouse.resources.spark import LOCAL_SPARK_CONFIG, LocalSparkResource
 from lakehouse.settings import Settings
 from lakehouse.sources.landing import LandingZoneResource
@@ -60,6 +61,21 @@ def aws_store(settings: Settings) -> TableStoreResource:
     )
 
 
+def table_store(settings: Settings) -> TableStoreResource:
+    return aws_store(settings) if settings.env == "aws" else local_store(settings)
+
+
+def remote_spark_session(store: TableStoreResource):
+    """The Spark session of a remote job (the driver's): the platform's Spark (master, resources and
+    Iceberg's runtime are the job's), with the store's catalog and Iceberg's SQL extensions."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("lakehouse-remote-driver")
+    for key, value in store.spark_config.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
 def _store(settings: Settings, catalog_properties: dict[str, str], locations: dict[str, str], namespaces: dict[str, str]) -> TableStoreResource:
     """The table store on catalog ``lakehouse``; with ``LAKEHOUSE_STORE=spark``, the Spark-native one
     on the same catalog: its Spark catalog properties, and the Spark settings of the process's
@@ -67,22 +83,23 @@ def _store(settings: Settings, catalog_properties: dict[str, str], locations: di
     name = "lakehouse"
     engine: dict[str, Any] = {}
     if settings.store == "spark":
-        iceberg = iceberg_spark_config(name, catalog_properties, settings.spark_jar_files)
+        jars = settings.spark_jar_files if settings.spark_runtime == "jars" else []
+        iceberg = iceberg_spark_config(name, catalog_properties, jars)
         prefix = f"spark.sql.catalog.{name}."
         engine = {
             "store_kind": "spark",
             "spark_catalog": {key[len(prefix) :]: value for key, value in iceberg.items() if key.startswith(prefix)},
-            "spark_config": {**LOCAL_SPARK_CONFIG, **iceberg},
+            # A remote job's Spark is the platform's: only Iceberg's settings, no local master or memory.
+            "spark_config": {**LOCAL_SPARK_CONFIG, **iceberg} if settings.spark_runtime == "jars" else iceberg,
         }
     return TableStoreResource(catalog_name=name, catalog_properties=catalog_properties, locations=locations, namespaces=namespaces, **engine)
 
 
 def resources_for(settings: Settings) -> dict[str, Any]:
+    store = table_store(settings)
     if settings.env == "aws":
-        store = aws_store(settings)
         landing = LandingZoneResource(root=settings.landing_root, region=settings.aws_region, endpoint_url=settings.s3_endpoint)
     else:
-        store = local_store(settings)
         # The default folder appears with the first landed file; one set by hand must exist (a typo).
         landing = LandingZoneResource(root=settings.landing_root, must_exist=settings.landing is not None)
     # Local Spark in both: it reads s3:// data through Arrow (no Hadoop S3 connector needed). With the
@@ -95,11 +112,27 @@ def resources_for(settings: Settings) -> dict[str, Any]:
         "store": store,
         "landing": landing,
         "spark": spark,
-        "compute": LocalSparkCompute(spark=spark, writer=writer),
+        "compute": compute_for(settings, spark, writer),
         "partitions": PartitionsResource(start=settings.partitions_start.isoformat()),
         # A LakehouseIOManager whose permanent errors bypass the assets' retry policy.
         "lakehouse_io_manager": FailFastIOManager(writer=writer),
     }
+
+
+def compute_for(settings: Settings, spark: LocalSparkResource, writer: TableWriter) -> SparkCompute:
+    """``LAKEHOUSE_COMPUTE``: local Spark, or a Glue job / EMR Serverless application through Dagster Pipes."""
+    if settings.compute == "local":
+        return LocalSparkCompute(spark=spark, writer=writer)
+    remote = {
+        "writer": writer,
+        "region": settings.aws_region,
+        "endpoint_url": settings.aws_endpoint_url,
+        "pipes_bucket": settings.bucket("artifacts"),
+        "job_variables": settings.remote_variables(),
+    }
+    if settings.compute == "glue":
+        return GlueCompute(job_name=settings.job_name, **remote)
+    return EmrServerlessCompute(application_id=settings.emr_application_id, execution_role_arn=settings.emr_execution_role_arn, **remote)
 
 
 def table_writer(settings: Settings, store: TableStoreResource) -> TableWriter:

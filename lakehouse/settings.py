@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     # (Spark SQL on Iceberg's Spark runtime, the jars in spark_jars).
     store: Literal["arrow", "spark"] = "arrow"
     spark_jars: Path = Field(default_factory=default_spark_jars)
+    # Where Iceberg's Spark runtime comes from: "jars" (spark_jars, started with the session) or
+    # "provided" (the platform has it: Glue's --datalake-formats iceberg, EMR; the remote driver's).
+    spark_runtime: Literal["jars", "provided"] = "jars"
+    # Where Silver and Gold transformations run: "local" (Spark in the Dagster process), "glue"
+    # (runs of one Glue job) or "emr-serverless" (job runs on one application), through Dagster Pipes.
+    compute: Literal["local", "glue", "emr-serverless"] = "local"
+    glue_job_name: str | None = None  # default lakehouse-transform-<environment>
+    emr_application_id: str | None = None
+    emr_execution_role_arn: str | None = None
 
     # ---- aws mode (ignored in local mode) ----
     environment_name: str = "dev"
@@ -138,7 +147,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _spark_jars_present(self) -> Settings:
-        if self.store != "spark":
+        if self.store != "spark" or self.spark_runtime == "provided":
             return self
         missing = missing_jars(self.spark_jars)
         if missing:
@@ -153,6 +162,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _aws_complete(self) -> Settings:
         if self.env != "aws":
+            if self.compute != "local":
+                raise ValueError(f"LAKEHOUSE_COMPUTE={self.compute} runs on AWS: it needs LAKEHOUSE_ENV=aws (the tables in S3 and Glue)")
             return self
         missing = []
         if self.aws_region is None:
@@ -161,6 +172,11 @@ class Settings(BaseSettings):
             missing.append("LAKEHOUSE_LANDING (the s3://bucket/prefix files land under)")
         if missing:
             raise ValueError(f"LAKEHOUSE_ENV=aws needs {' and '.join(missing)}; see docs/aws.md")
+        if self.compute == "emr-serverless" and not (self.emr_application_id and self.emr_execution_role_arn):
+            raise ValueError(
+                "LAKEHOUSE_COMPUTE=emr-serverless needs LAKEHOUSE_EMR_APPLICATION_ID and LAKEHOUSE_EMR_EXECUTION_ROLE_ARN "
+                "(terraform output emr_application_id and emr_execution_role_arn); see docs/remote-compute.md"
+            )
         if not self.landing.startswith("s3://"):
             raise ValueError(f"LAKEHOUSE_LANDING must be an s3://bucket/prefix in aws mode, not {self.landing!r}")
         landing_bucket = self.landing[len("s3://") :].split("/", 1)[0]
@@ -200,6 +216,20 @@ class Settings(BaseSettings):
         # The layer's folder inside its bucket keeps tables of different layers apart even when
         # several layers share one bucket.
         return f"s3://{self.bucket(layer)}/{layer}"
+
+    @property
+    def job_name(self) -> str:
+        """The Glue job that runs transformations (terraform creates it)."""
+        return self.glue_job_name or f"lakehouse-transform-{self.environment_name}"
+
+    def remote_variables(self) -> dict[str, str]:
+        """The LAKEHOUSE_* variables a remote job runs with: this deployment's settings, with the
+        Spark-native store on the platform's Iceberg runtime and the job itself as the compute."""
+        variables = {}
+        for name, value in self.model_dump(exclude={"home", "spark_jars", "store", "spark_runtime", "compute"}).items():
+            if value is not None:
+                variables[f"LAKEHOUSE_{name.upper()}"] = str(value)
+        return {**variables, "LAKEHOUSE_STORE": "spark", "LAKEHOUSE_SPARK_RUNTIME": "provided"}
 
     @property
     def s3_endpoint(self) -> str | None:

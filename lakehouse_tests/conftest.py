@@ -142,7 +142,9 @@ def spark():
 def pytest_collection_modifyitems(config, items):
     """A test marked ``arrow_store_only`` checks how the Arrow store does something (its file-by-file
     merge, its commit hooks), not what: its Spark variant is not collected. The Spark variants of
-    the others are slow (they need the JVM)."""
+    the others are slow (they need the JVM). A test over random batches (a ``seed`` parameter) runs
+    every seed on the Arrow store, whose own merge planning the seeds explore, and one seed on each
+    Spark variant, where Iceberg's MERGE INTO plans the merge: every store still runs every test."""
     kept, dropped = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
@@ -150,7 +152,8 @@ def pytest_collection_modifyitems(config, items):
         if on_spark:
             item.add_marker(pytest.mark.slow)  # a JVM with the Iceberg runtime: the full tier only
         local_only = item.get_closest_marker("local_arrow_store_only") and params.get("table_store", "arrow") != "arrow"
-        (dropped if (item.get_closest_marker("arrow_store_only") and on_spark) or local_only else kept).append(item)
+        other_seed = on_spark and params.get("seed", 0) != 0
+        (dropped if (item.get_closest_marker("arrow_store_only") and on_spark) or local_only or other_seed else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

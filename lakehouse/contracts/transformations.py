@@ -16,6 +16,10 @@ from dataclasses import dataclass
 
 from lakehouse.contracts.model import TableContract
 
+# Resource profiles a transformation may ask for: what each gets on Glue and EMR Serverless is the
+# remote compute's (lakehouse.resources.pipes_compute); local Spark ignores them.
+PROFILES = ("small", "medium", "large")
+
 
 @dataclass(frozen=True)
 class Transformation:
@@ -33,6 +37,7 @@ class Transformation:
     # table, so a blocked Silver audit publishes none of the batch anywhere (Dagster skips what
     # depends on an asset whose blocking check failed).
     after: tuple[TableContract, ...] = ()
+    profile: str = "small"  # one of PROFILES: the resources it gets on remote compute
 
     @property
     def key(self) -> str:
@@ -49,11 +54,15 @@ def transformation(
     partition_source: tuple[str, str] | None = None,
     accounting: Callable | None = None,
     after: tuple[TableContract, ...] = (),
+    profile: str = "small",
 ) -> Callable[[Callable], Transformation]:
     """Declare ``fn`` as the transformation that produces ``target`` from ``sources``.
 
     Bronze sources are read incrementally: only the Bronze batches the target has not applied yet.
     """
+
+    if profile not in PROFILES:
+        raise ValueError(f"transformation of {target.asset_key.to_user_string()}: unknown profile {profile!r}; one of {', '.join(PROFILES)}")
 
     def register(fn: Callable) -> Transformation:
         params = list(inspect.signature(fn).parameters)
@@ -67,7 +76,7 @@ def transformation(
         digest = _code_version(fn, target, sources)
         t = Transformation(
             target=target, sources=dict(sources), fn=fn, code_version=digest, partition_source=partition_source, accounting=accounting,
-            after=tuple(after),
+            after=tuple(after), profile=profile,
         )
         if t.key in _REGISTRY and _REGISTRY[t.key].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"two transformations produce {t.key}")

@@ -1,0 +1,145 @@
+"""Remote compute: a transformation runs as an AWS Glue job run or an EMR Serverless job run,
+started and followed through Dagster Pipes (dagster-aws's PipesGlueClient and
+PipesEMRServerlessClient), with the remote driver (lakehouse/remote/driver.py) as the job's script.
+
+Both use S3 for the Pipes context and messages (the artifacts bucket): messages arrive while the job
+runs, not only when it ends. A step with no new Bronze data submits no job: it is planned here, from
+table metadata alone, and reported as the local compute reports it.
+"""
+
+
+import shlex
+from typing import Any, ClassVar
+
+import dagster as dg
+from dagster_aws.pipes import PipesEMRServerlessClient, PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
+from dagster_aws.s3 import S3Resource
+from pydantic import Field
+
+from lakehouse.contracts.transformations import Transformation
+from lakehouse.resources.compute import SparkCompute, step_of
+from lakehouse.resources.remote_protocol import MESSAGE_INTERVAL_SECONDS, PARTITIONS_EXTRA, SETTINGS_EXTRA
+from lakehouse.resources.transformation_run import plan_inputs
+
+PIPES_PREFIX = "pipes/"  # context and message objects, under the artifacts bucket
+# What each resource profile gets (Transformation.profile). Glue: worker type and count (G.1X: 4
+# vCPU, 16 GB, 1 DPU; G.2X twice that). EMR Serverless: driver and executor sizes and executor count.
+GLUE_PROFILES: dict[str, dict[str, Any]] = {
+    "small": {"WorkerType": "G.1X", "NumberOfWorkers": 2},
+    "medium": {"WorkerType": "G.1X", "NumberOfWorkers": 5},
+    "large": {"WorkerType": "G.2X", "NumberOfWorkers": 10},
+}
+GLUE_DPU_PER_WORKER = {"G.025X": 0.25, "G.1X": 1, "G.2X": 2, "G.4X": 4, "G.8X": 8}
+EMR_PROFILES: dict[str, dict[str, str]] = {
+    "small": {"spark.driver.cores": "1", "spark.driver.memory": "4g", "spark.executor.cores": "1", "spark.executor.memory": "4g",
+              "spark.executor.instances": "2"},
+    "medium": {"spark.driver.cores": "2", "spark.driver.memory": "8g", "spark.executor.cores": "2", "spark.executor.memory": "8g",
+               "spark.executor.instances": "4"},
+    "large": {"spark.driver.cores": "4", "spark.driver.memory": "16g", "spark.executor.cores": "4", "spark.executor.memory": "16g",
+              "spark.executor.instances": "8"},
+}
+
+
+class RemoteCompute(SparkCompute):
+    """What both remote computes share: where Pipes keeps context and messages, the AWS endpoint,
+    and the LAKEHOUSE_* variables the job runs with (this deployment's, see Settings.remote_variables)."""
+
+    region: str
+    endpoint_url: str | None = Field(default=None, description="AWS endpoint override (a local emulation); None: AWS itself")
+    pipes_bucket: str = Field(description="bucket for Pipes context and messages (the artifacts bucket)")
+    job_variables: dict[str, str] = Field(default={}, description="LAKEHOUSE_* variables of the remote job")
+    message_interval: float = MESSAGE_INTERVAL_SECONDS
+
+    def run(self, context: dg.AssetExecutionContext, t: Transformation) -> dg.MaterializeResult:
+        step = step_of(context, t)
+        store = self.writer.store.get_store()
+        plan = plan_inputs(step, t, store, context.log)
+        if plan.nothing_new:  # no job: reported here, as a local run reports it
+            context.log.info(f"no new Bronze data for {t.key}: no {self.service} job submitted")
+            report = self.writer.write(t.target, None, step.write, context.log)
+            return dg.MaterializeResult(metadata={"new_bronze_files": 0, **report.metadata}, check_results=[o.check_result() for o in report.checks])
+        extras = {SETTINGS_EXTRA: self.job_variables, PARTITIONS_EXTRA: list(step.write.partition_keys)}
+        return self.submit(context, t, extras).get_materialize_result()
+
+    service: ClassVar[str] = "remote"
+
+    def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict) -> Any:
+        raise NotImplementedError
+
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+
+    def pipes_io(self) -> dict[str, Any]:
+        s3 = S3Resource(region_name=self.region, endpoint_url=self.endpoint_url).get_client()
+        return {
+            "context_injector": PipesS3ContextInjector(bucket=self.pipes_bucket, client=s3, key_prefix=PIPES_PREFIX),
+            "message_reader": PipesS3MessageReader(bucket=self.pipes_bucket, client=s3, interval=self.message_interval),
+        }
+
+
+class _GlueClient(PipesGlueClient):
+    """PipesGlueClient whose run metadata adds the cost (DPU-seconds) and where the logs are."""
+
+    def _extract_dagster_metadata(self, response):
+        metadata = dict(super()._extract_dagster_metadata(response))
+        run = response["JobRun"]
+        seconds = run.get("ExecutionTime")
+        if run.get("NumberOfWorkers") and run.get("WorkerType") in GLUE_DPU_PER_WORKER:
+            capacity = run["NumberOfWorkers"] * GLUE_DPU_PER_WORKER[run["WorkerType"]]
+        else:
+            capacity = run.get("MaxCapacity")
+        if seconds is not None and capacity:
+            metadata["glue_dpu_seconds"] = float(seconds * capacity)
+            metadata["glue_execution_seconds"] = int(seconds)
+        if run.get("LogGroupName"):
+            metadata["glue_log_group"] = f"{run['LogGroupName']}/output"
+            metadata["glue_log_stream"] = run["Id"]
+        return metadata
+
+
+class GlueCompute(RemoteCompute):
+    """Runs each transformation as a run of one generic Glue 5.1 job (terraform creates it, with the
+    remote driver as its script, ``--datalake-formats iceberg`` and the project wheel): one job, not
+    one per transformation, because every transformation runs the same driver with other arguments."""
+
+    job_name: str
+    service: ClassVar[str] = "Glue"
+
+    def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict) -> Any:
+        client = _GlueClient(client=self.client("glue"), forward_termination=True, **self.pipes_io())
+        params = {
+            "JobName": self.job_name,
+            "Arguments": {"--datalake-formats": "iceberg", "--lakehouse-asset": t.key},
+            **GLUE_PROFILES[t.profile],
+        }
+        return client.run(context=context, start_job_run_params=params, extras=extras)
+
+
+class EmrServerlessCompute(RemoteCompute):
+    """Runs each transformation as a job run on one EMR Serverless application (emr-7.x, Spark 3.5),
+    the remote driver as its entry point and the project in the application's image."""
+
+    application_id: str
+    execution_role_arn: str
+    entry_point: str = Field(default="local:///opt/lakehouse/driver.py", description="the driver script in the application's image")
+    service: ClassVar[str] = "EMR Serverless"
+
+    def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict) -> Any:
+        client = PipesEMRServerlessClient(client=self.client("emr-serverless"), forward_termination=True, **self.pipes_io())
+        conf = {**EMR_PROFILES[t.profile]}
+        params = {
+            "applicationId": self.application_id,
+            "executionRoleArn": self.execution_role_arn,
+            "name": f"{t.key} {context.run_id[:8]}",
+            "jobDriver": {
+                "sparkSubmit": {
+                    "entryPoint": self.entry_point,
+                    "entryPointArguments": ["--lakehouse-asset", t.key],
+                    "sparkSubmitParameters": " ".join(f"--conf {shlex.quote(f'{k}={v}')}" for k, v in conf.items()),
+                }
+            },
+            "tags": {"dagster/asset-key": t.key},
+        }
+        return client.run(context=context, start_job_run_params=params, extras=extras)
