@@ -52,13 +52,25 @@ class PermanentFailure(dg.Failure):
         super().__init__(description=str(error), allow_retries=False)
 
 
+class Interrupted(dg.Failure):
+    """The run was terminated (or interrupted with Ctrl-C) during the step. Dagster would retry an
+    interrupted step under its retry policy; a user who stops a run wants it stopped (a remote
+    compute has already stopped its job), so the step fails at once instead."""
+
+    def __init__(self):
+        super().__init__(description="the run was terminated during this step; its work was stopped and is not retried", allow_retries=False)
+
+
 @contextlib.contextmanager
 def permanent_errors_fail_at_once() -> Iterator[None]:
-    """Inside, a PERMANENT_ERRORS error raises PermanentFailure instead (with it as the cause)."""
+    """Inside, a PERMANENT_ERRORS error raises PermanentFailure instead (with it as the cause), and
+    an interrupt raises Interrupted."""
     try:
         yield
     except PERMANENT_ERRORS as error:
         raise PermanentFailure(error) from error
+    except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as interrupt:
+        raise Interrupted() from interrupt
 
 
 class FailFastIOManager(LakehouseIOManager):

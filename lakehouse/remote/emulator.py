@@ -1,4 +1,5 @@
-"""A local AWS for the remote path: a moto server on 127.0.0.1 whose Glue job runs really run.
+"""A local AWS for the remote path: a moto server on 127.0.0.1 whose Glue and EMR Serverless job
+runs really run.
 
     lakehouse dev-aws [--port 5000]
 
@@ -13,6 +14,13 @@ SUCCEEDED or FAILED (with the error's last line as ``ErrorMessage``) or STOPPED
 (``BatchStopJobRun``, which moto lacks); ``ExecutionTime`` is the real one; stdout and stderr go
 to CloudWatch Logs as Glue writes them (``/aws-glue/jobs/output`` and ``/error``, stream: the run id).
 
+EMR Serverless job runs likewise: the ``sparkSubmit`` entry point (from S3) with its arguments and
+``--conf`` settings, ``spark.emr-serverless.driverEnv.*`` as the driver's environment; states
+RUNNING, SUCCESS, FAILED (``stateDetails``: the error's last line), CANCELLED (``CancelJobRun``);
+``totalExecutionDurationSeconds`` and ``billedResourceUtilization`` from the run's time and Spark
+sizes; ``GetDashboardForJobRun`` (which moto lacks) answers with where the logs are; stdout and
+stderr in ``/aws/emr-serverless``, ``/applications/<app>/jobs/<run>/SPARK_DRIVER/stdout|stderr``.
+
 The patches are moto's model classes, so they hold for the moto servers of this process only.
 """
 
@@ -23,6 +31,7 @@ import datetime as dt
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -36,11 +45,17 @@ from typing import Any
 
 import boto3
 from moto.core.responses import ActionResult
+from moto.emrserverless import exceptions as emr_exceptions
+from moto.emrserverless import models as emr_models
+from moto.emrserverless import responses as emr_responses
+from moto.emrserverless import urls as emr_urls
 from moto.glue import exceptions as glue_exceptions
 from moto.glue import models as glue_models
 from moto.glue import responses as glue_responses
 
 GLUE_LOG_GROUP = "/aws-glue/jobs"
+EMR_LOG_GROUP = "/aws/emr-serverless"
+EMR_DRIVER_ENV = "spark.emr-serverless.driverEnv."
 # Glue arguments the service itself consumes: not passed to the script.
 GLUE_SERVICE_ARGUMENTS = ("--datalake-formats", "--additional-python-modules", "--extra-py-files", "--job-language", "--conf",
                           "--enable-metrics", "--enable-continuous-cloudwatch-log", "--TempDir")
@@ -56,6 +71,7 @@ class JobProcess:
     """One job run's process: its state as the services report it, and its output lines."""
 
     def __init__(self, command: list[str], env: dict[str, str], cwd: str, on_line, max_seconds: float):
+        self.capacity = (0.0, 0.0)  # EMR Serverless: (vCPUs, memory GB) billed while it runs
         self.started = time.monotonic()
         self.started_on = dt.datetime.now(dt.UTC)
         self.ended: float | None = None
@@ -116,6 +132,14 @@ class JobProcess:
         return "SUCCEEDED" if self.process.returncode == 0 else "FAILED"
 
     @property
+    def emr_state(self) -> str:
+        if self.ended is None:
+            return "RUNNING"
+        if self.stopped:
+            return "CANCELLED"
+        return "SUCCESS" if self.process.returncode == 0 and not self.timed_out else "FAILED"
+
+    @property
     def execution_seconds(self) -> int:
         return int((self.ended or time.monotonic()) - self.started)
 
@@ -168,6 +192,36 @@ class JobRunner:
         self.processes.append(process)
         return process
 
+    def emr_run(self, run) -> JobProcess:
+        """Start EMR Serverless job run ``run`` (moto's JobRun): its sparkSubmit entry point with its
+        arguments and ``--conf`` settings; ``spark.emr-serverless.driverEnv.*`` become the driver's
+        environment (how Dagster Pipes passes its parameters). The release's Iceberg runtime is the
+        one Glue gets, from LAKEHOUSE_SPARK_JARS."""
+        submit = (run.job_driver or {}).get("sparkSubmit") or {}
+        script = self._fetch(submit.get("entryPoint", ""), run.id)
+        conf, driver_env = [], {}
+        tokens = shlex.split(submit.get("sparkSubmitParameters") or "")
+        for flag, value in zip(tokens[::2], tokens[1::2]):
+            if flag != "--conf":
+                raise ValueError(f"sparkSubmitParameters: only --conf settings are emulated, not {flag}")
+            key, _, setting = value.partition("=")
+            if key.startswith(EMR_DRIVER_ENV):
+                driver_env[key[len(EMR_DRIVER_ENV) :]] = setting
+            else:
+                conf.append(value)
+        command = [*self.spark_submit(conf, iceberg=True), str(script), *submit.get("entryPointArguments", [])]
+        prefix = f"/applications/{run.application_id}/jobs/{run.id}/SPARK_DRIVER"
+        logs = self.client("logs")
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=EMR_LOG_GROUP)
+        for kind in ("stdout", "stderr"):
+            logs.create_log_stream(logGroupName=EMR_LOG_GROUP, logStreamName=f"{prefix}/{kind}")
+        sink = _LogSink(logs, {"output": (EMR_LOG_GROUP, f"{prefix}/stdout"), "error": (EMR_LOG_GROUP, f"{prefix}/stderr")})
+        process = JobProcess(command, {**self.job_env(), **driver_env}, str(script.parent), sink.put, self.max_run_seconds)
+        process.capacity = _emr_capacity(dict(c.split("=", 1) for c in conf))
+        self.processes.append(process)
+        return process
+
     def spark_submit(self, conf: list[str], *, iceberg: bool) -> list[str]:
         import pyspark
 
@@ -205,6 +259,20 @@ class JobRunner:
     def stop_all(self) -> None:
         for process in self.processes:
             process.stop()
+
+
+def _emr_capacity(spark: dict[str, str]) -> tuple[float, float]:
+    """(vCPUs, memory GB) the run's workers hold, from its Spark settings, as EMR Serverless bills them."""
+    executors = int(spark.get("spark.executor.instances", "1"))
+    cores = int(spark.get("spark.driver.cores", "1")) + executors * int(spark.get("spark.executor.cores", "1"))
+    memory = _gigabytes(spark.get("spark.driver.memory", "1g")) + executors * _gigabytes(spark.get("spark.executor.memory", "1g"))
+    return float(cores), memory
+
+
+def _gigabytes(size: str) -> float:
+    size = size.strip().lower()
+    factor = {"g": 1.0, "m": 1 / 1024, "t": 1024.0}.get(size[-1:], None)
+    return float(size[:-1]) * factor if factor else float(size) / 1024**3
 
 
 class _LogSink:
@@ -259,6 +327,47 @@ class EmulatedGlueJobRun(glue_models.FakeJobRun):
         return data
 
 
+class EmulatedEmrJobRun(emr_models.JobRun):
+    """An EMR Serverless job run whose state, details, duration and billing are its process's."""
+
+    process: JobProcess
+
+    @property
+    def state(self) -> str:
+        return self.process.emr_state
+
+    @state.setter
+    def state(self, value: str) -> None:  # moto's CancelJobRun sets CANCELLED: stop the process
+        if value == "CANCELLED":
+            self.process.stop()
+
+    @property
+    def state_details(self) -> str | None:
+        return self.process.error_message
+
+    @state_details.setter
+    def state_details(self, value: str | None) -> None:
+        pass
+
+    @property
+    def total_execution_duration_seconds(self) -> int:
+        return self.process.execution_seconds
+
+    @total_execution_duration_seconds.setter
+    def total_execution_duration_seconds(self, value: int) -> None:
+        pass
+
+    @property
+    def billed_resource_utilization(self) -> dict[str, float]:
+        hours = self.process.execution_seconds / 3600
+        vcpus, memory = self.process.capacity
+        return {"vCPUHour": round(vcpus * hours, 6), "memoryGBHour": round(memory * hours, 6), "storageGBHour": 0.0}
+
+    @billed_resource_utilization.setter
+    def billed_resource_utilization(self, value: dict[str, float]) -> None:
+        pass
+
+
 _RUNNER: JobRunner | None = None
 
 
@@ -296,22 +405,49 @@ def install(runner: JobRunner) -> None:
             stopped.append({"JobName": name, "JobRunId": run_id})
         return ActionResult({"SuccessfulSubmissions": stopped, "Errors": errors})
 
+    original_emr_start = emr_models.EMRServerlessBackend.start_job_run
+
+    def start_emr_job_run(self, *args: Any, **kwargs: Any):
+        run = original_emr_start(self, *args, **kwargs)
+        try:
+            process = _RUNNER.emr_run(run)
+        except Exception as error:  # e.g. no script at the entry point: the request fails, naming it
+            self.job_runs[run.application_id].remove(run)
+            raise emr_exceptions.ValidationException(f"job run of {run.application_id}: {error}") from error
+        run.process = process
+        run.__class__ = EmulatedEmrJobRun
+        return run
+
+    def get_dashboard_for_job_run(self) -> ActionResult:
+        application_id, run_id = self._get_param("applicationId"), self._get_param("jobRunId")
+        self.emrserverless_backend.get_job_run(application_id, run_id)  # ResourceNotFound if unknown
+        logs = f"{EMR_LOG_GROUP}:/applications/{application_id}/jobs/{run_id}/SPARK_DRIVER"
+        return ActionResult({"url": f"{_RUNNER.endpoint}/emulated-dashboard?logs={logs}"})
+
     glue_models.FakeJob.start_job_run = start_job_run
     glue_responses.GlueResponse.batch_stop_job_run = batch_stop_job_run
+    emr_models.EMRServerlessBackend.start_job_run = start_emr_job_run
+    emr_responses.EMRServerlessResponse.get_dashboard_for_job_run = get_dashboard_for_job_run
+    # moto routes no URL to GetDashboardForJobRun; its URL table is read when the server first serves EMR.
+    emr_urls.url_paths["{0}/applications/(?P<applicationId>[^/]+)/jobruns/(?P<jobRunId>[^/]+)/dashboard$"] = (
+        emr_responses.EMRServerlessResponse.dispatch
+    )
     glue_models.FakeJob._lakehouse_emulated = True
 
 
 
 
-DRIVER_KEY = "driver/driver.py"  # where provision() puts the remote driver in the artifacts bucket
 GLUE_ROLE = "arn:aws:iam::123456789012:role/lakehouse-glue-job"  # moto checks no roles
+EMR_ROLE = "arn:aws:iam::123456789012:role/lakehouse-emr-job"  # moto checks only its account
 
 
-def provision(settings, endpoint: str) -> None:
+def provision(settings, endpoint: str) -> dict[str, str]:
     """Create on the emulation what terraform creates on AWS for ``settings``' environment: the
     buckets (layers, artifacts, the landing bucket), the Glue databases, the remote driver in the
-    artifacts bucket and the Glue job that runs it. Existing ones are kept."""
+    artifacts bucket, the Glue job that runs it and an EMR Serverless application. Existing ones
+    are kept. Returns the LAKEHOUSE_* variables that point at them (terraform's outputs)."""
     from lakehouse.remote import driver
+    from lakehouse.resources.remote_protocol import DRIVER_KEY
     from lakehouse.settings import LAYERS
 
     runner = JobRunner(endpoint, settings.aws_region, None)
@@ -333,6 +469,11 @@ def provision(settings, endpoint: str) -> None:
             DefaultArguments={"--datalake-formats": "iceberg"},
             ExecutionProperty={"MaxConcurrentRuns": 10},
         )
+    emr = runner.client("emr-serverless")
+    name = f"lakehouse-{settings.environment_name}"
+    existing = [a["id"] for a in emr.list_applications()["applications"] if a["name"] == name and a["state"] != "TERMINATED"]
+    application = existing[0] if existing else emr.create_application(name=name, releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
+    return {"LAKEHOUSE_GLUE_JOB_NAME": settings.job_name, "LAKEHOUSE_EMR_APPLICATION_ID": application, "LAKEHOUSE_EMR_EXECUTION_ROLE_ARN": EMR_ROLE}
 
 
 @contextlib.contextmanager

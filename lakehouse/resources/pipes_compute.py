@@ -18,7 +18,7 @@ from pydantic import Field
 
 from lakehouse.contracts.transformations import Transformation
 from lakehouse.resources.compute import SparkCompute, step_of
-from lakehouse.resources.remote_protocol import MESSAGE_INTERVAL_SECONDS, PARTITIONS_EXTRA, SETTINGS_EXTRA
+from lakehouse.resources.remote_protocol import DRIVER_KEY, MESSAGE_INTERVAL_SECONDS, PARTITIONS_EXTRA, SETTINGS_EXTRA
 from lakehouse.resources.transformation_run import plan_inputs
 
 PIPES_PREFIX = "pipes/"  # context and message objects, under the artifacts bucket
@@ -117,17 +117,37 @@ class GlueCompute(RemoteCompute):
         return client.run(context=context, start_job_run_params=params, extras=extras)
 
 
+class _EmrServerlessClient(PipesEMRServerlessClient):
+    """PipesEMRServerlessClient whose run metadata adds the cost (billedResourceUtilization) and
+    whose messages come from S3 while the job runs (it reads CloudWatch only with its own reader)."""
+
+    def _extract_dagster_metadata(self, response):
+        metadata = dict(super()._extract_dagster_metadata(response))
+        run = response["jobRun"]
+        for name, value in (run.get("billedResourceUtilization") or {}).items():
+            metadata[f"emr_billed_{name}"] = float(value)
+        if run.get("totalExecutionDurationSeconds") is not None:
+            metadata["emr_execution_seconds"] = int(run["totalExecutionDurationSeconds"])
+        return metadata
+
+    def _read_messages(self, context, session, response):
+        # The S3 message reader has read them already; the base class would warn that it cannot.
+        if not isinstance(self.message_reader, PipesS3MessageReader):
+            super()._read_messages(context, session, response)
+
+
 class EmrServerlessCompute(RemoteCompute):
-    """Runs each transformation as a job run on one EMR Serverless application (emr-7.x, Spark 3.5),
-    the remote driver as its entry point and the project in the application's image."""
+    """Runs each transformation as a job run on one EMR Serverless application (emr-7.x, Spark 3.5,
+    which has Iceberg's runtime), the remote driver from the artifacts bucket as its entry point and
+    the project installed in the application's image (deploy/emr/Dockerfile)."""
 
     application_id: str
     execution_role_arn: str
-    entry_point: str = Field(default="local:///opt/lakehouse/driver.py", description="the driver script in the application's image")
+    entry_point: str = Field(default="", description="the driver script; default s3://<pipes_bucket>/driver/driver.py")
     service: ClassVar[str] = "EMR Serverless"
 
     def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict) -> Any:
-        client = PipesEMRServerlessClient(client=self.client("emr-serverless"), forward_termination=True, **self.pipes_io())
+        client = _EmrServerlessClient(client=self.client("emr-serverless"), forward_termination=True, **self.pipes_io())
         conf = {**EMR_PROFILES[t.profile]}
         params = {
             "applicationId": self.application_id,
@@ -135,7 +155,7 @@ class EmrServerlessCompute(RemoteCompute):
             "name": f"{t.key} {context.run_id[:8]}",
             "jobDriver": {
                 "sparkSubmit": {
-                    "entryPoint": self.entry_point,
+                    "entryPoint": self.entry_point or f"s3://{self.pipes_bucket}/{DRIVER_KEY}",
                     "entryPointArguments": ["--lakehouse-asset", t.key],
                     "sparkSubmitParameters": " ".join(f"--conf {shlex.quote(f'{k}={v}')}" for k, v in conf.items()),
                 }

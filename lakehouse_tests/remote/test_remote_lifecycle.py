@@ -1,0 +1,158 @@
+"""What users of remote Spark hit, on the local emulation (lakehouse.remote.emulator): a step with
+nothing new submits no job, a failing transformation's remote error reaches the Dagster step, and
+terminating a run stops its job. (The whole pipeline on Glue and EMR Serverless: test_pipeline.py.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from lakehouse.assets.transformation import transformation_asset
+from lakehouse.contracts.tables import ORDERS
+from lakehouse.contracts.transformations import registered
+from lakehouse.definitions import build_definitions
+from lakehouse.remote.emulator import GLUE_ROLE, emulated_aws, provision
+from lakehouse.settings import load_settings
+from lakehouse.sources.sample import land_sample
+from lakehouse_tests.aws.server import LAKEHOUSE_VARIABLES, REGION, MotoAws, aws_test_env
+from lakehouse_tests.conftest import ICEBERG_JARS
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not ICEBERG_JARS, reason="the emulated jobs need the Iceberg Spark runtime in .jars"),
+]
+JOB_START_TIMEOUT = 180  # a job's JVM starts in seconds; bounded so a broken emulation fails the test
+DAY = "2026-01-01"
+
+
+@pytest.fixture
+def remote(tmp_path, monkeypatch):
+    """An emulated AWS with one environment provisioned (buckets, databases, driver, Glue job, EMR
+    application), its LAKEHOUSE_* variables set with LAKEHOUSE_COMPUTE=glue, and one landed day."""
+    aws_test_env(monkeypatch)
+    for name in LAKEHOUSE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with emulated_aws(region=REGION) as (endpoint, runner):
+        aws = MotoAws(endpoint)
+        env = aws.create_environment()
+        for name, value in {**env.variables, "LAKEHOUSE_COMPUTE": "glue"}.items():
+            monkeypatch.setenv(name, value)
+        for name, value in provision(load_settings(), endpoint).items():
+            monkeypatch.setenv(name, value)
+        landing = tmp_path / "landing"
+        aws.upload(landing, land_sample(landing, seed=3, days=1, orders_per_day=10), load_settings().landing_root)
+        yield aws, runner
+
+
+def _assets(defs: dg.Definitions, *keys: str) -> list[dg.AssetsDefinition]:
+    wanted = {dg.AssetKey.from_user_string(k) for k in keys}
+    return [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.key in wanted]
+
+
+def _ingest_bronze(defs: dg.Definitions) -> None:
+    result = dg.materialize(_assets(defs, "bronze/orders_raw"), resources=defs.resources, partition_key=DAY)
+    assert result.success
+
+
+def test_a_step_with_no_new_bronze_data_submits_no_job(remote):
+    _, runner = remote
+    defs = build_definitions(load_settings())
+    result = dg.materialize(_assets(defs, "silver/orders"), resources=defs.resources)  # Bronze is empty
+    assert result.success and runner.processes == []
+    (event,) = result.get_asset_materialization_events()
+    metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    assert metadata["new_bronze_files"] == 0 and metadata["outcome"] == "no new data" and metadata["committed"] is False
+    # Its checks say they ran on nothing, as a local step's do.
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.metadata["evaluated_rows"].value == 0 for c in checks)
+
+
+def test_a_failing_transformation_shows_the_remote_error_in_the_step(remote, tmp_path, monkeypatch):
+    aws, runner = remote
+    settings = load_settings()
+    # A Glue job whose driver runs a silver/orders that fails, as a bug in a transformation would.
+    script = textwrap.dedent("""
+        import dataclasses
+        import lakehouse.assets
+        from lakehouse.contracts import transformations
+        from lakehouse.remote import driver
+
+        def broken(orders_raw):
+            raise ValueError("orders: cannot parse amount 'twelve' (a bug in the transformation)")
+
+        orders = transformations.registered("silver/orders")
+        transformations._REGISTRY["silver/orders"] = dataclasses.replace(orders, fn=broken)
+        driver.main()
+    """)
+    artifacts = settings.bucket("artifacts")
+    aws.client("s3").put_object(Bucket=artifacts, Key="driver/broken.py", Body=script.encode())
+    aws.client("glue").create_job(
+        Name="lakehouse-broken", Role=GLUE_ROLE, GlueVersion="5.1",
+        Command={"Name": "glueetl", "ScriptLocation": f"s3://{artifacts}/driver/broken.py", "PythonVersion": "3"},
+        ExecutionProperty={"MaxConcurrentRuns": 3},
+    )
+    monkeypatch.setenv("LAKEHOUSE_GLUE_JOB_NAME", "lakehouse-broken")
+    defs = build_definitions(load_settings())
+    _ingest_bronze(defs)
+    # Without the retry policy: a remote failure is retried as a local one would be (ValueError is not permanent).
+    asset = transformation_asset(registered("silver/orders"), retry_policy=None)
+    result = dg.materialize([asset], resources=defs.resources, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    error = failure.step_failure_data.error
+    messages = []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    text = "\n".join(messages)
+    assert "lakehouse-broken" in text and "FAILED" in text, text
+    assert "ValueError: orders: cannot parse amount 'twelve'" in text, text
+    assert runner.processes and all(p.glue_state == "FAILED" for p in runner.processes)
+    assert _orders_rows(defs) == 0  # nothing was published
+
+
+def _orders_rows(defs: dg.Definitions) -> int:
+    return defs.resources["store"].get_store().info(ORDERS).row_count
+
+
+def test_terminating_the_run_stops_its_glue_job(remote, tmp_path):
+    aws, runner = remote
+    defs = build_definitions(load_settings())
+    _ingest_bronze(defs)
+    dagster_home = tmp_path / "dagster_home_cli"
+    dagster_home.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "materialize.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "lakehouse.definitions", "--select", "silver/orders"],
+            env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + JOB_START_TIMEOUT
+        while not runner.processes and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.5)
+        assert runner.processes, Path(log).read_text()[-3000:]
+        job = runner.processes[0]
+        assert job.glue_state == "RUNNING"
+        process.send_signal(signal.SIGINT)  # Ctrl-C: Dagster terminates the run, the client stops the job
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while job.ended is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    output = Path(log).read_text()
+    assert job.glue_state == "STOPPED", output[-3000:]
+    assert job.process.poll() is not None  # the job's own process is gone
+    assert "Successfully stopped Glue job run" in output, output[-3000:]
+    assert _orders_rows(defs) == 0
