@@ -121,12 +121,14 @@ def _jvm_aws_credentials(spark):
                 system.setProperty(key, value)
 
 
-@pytest.fixture(scope="module", params=["local", "aws", "local-spark", "aws-spark", pytest.param("aws-glue", marks=pytest.mark.slow)])
+@pytest.fixture(scope="module", params=["local", "aws", "local-spark", "aws-spark", pytest.param("aws-glue", marks=pytest.mark.slow),
+                                                 pytest.param("aws-emr", marks=pytest.mark.slow)])
 def lakehouse(request, tmp_path_factory, spark):
     mode, _, variant = request.param.partition("-")
-    # aws-glue: Silver and Gold run as Glue job runs of the remote driver, on the local emulation
-    # (lakehouse.remote.emulator), which runs each under spark-submit with Iceberg's Spark runtime.
-    compute = "glue" if variant == "glue" else "local"
+    # aws-glue, aws-emr: Silver and Gold run as Glue / EMR Serverless job runs of the remote driver,
+    # on the local emulation (lakehouse.remote.emulator), which runs each under spark-submit with
+    # Iceberg's Spark runtime.
+    compute = {"glue": "glue", "emr": "emr-serverless"}.get(variant, "local")
     store_kind = "spark" if variant == "spark" else "arrow"
     if (store_kind == "spark" or compute != "local") and not ICEBERG_JARS:
         pytest.skip("the Iceberg Spark runtime is not in .jars: fetch it with `mvn -q -B -f jars/pom.xml dependency:copy-dependencies`")
@@ -149,9 +151,11 @@ def lakehouse(request, tmp_path_factory, spark):
             env = aws.create_environment()
             for name, value in env.variables.items():
                 mp.setenv(name, value)
-            mp.setenv("LAKEHOUSE_COMPUTE", compute)
             if compute != "local":
-                provision(load_settings(), aws.endpoint)  # the driver and the Glue job, as terraform makes them
+                # the driver, the Glue job and the EMR application, as terraform makes them
+                for name, value in provision(load_settings(), aws.endpoint).items():
+                    mp.setenv(name, value)
+            mp.setenv("LAKEHOUSE_COMPUTE", compute)
             if store_kind == "spark":
                 stack.enter_context(_jvm_aws_credentials(spark))
         settings = load_settings()
@@ -190,6 +194,16 @@ def test_first_batch_matches_the_reference(lakehouse):
     result = lakehouse.refresh()
     assert_matches(store, expected_state(lakehouse.landing))
     silver = result.metadata("silver/orders")
+    # What a user sees on every Silver materialization, wherever it ran:
+    shown = {"dagster/row_count", "dagster/column_schema", "dagster/uri", "table_uri", "snapshot_id", "rows_inserted", "rows_updated",
+             "rows_deleted", "records_read", "records_rejected", "records_applied", "new_bronze_files", "published", "audit_branch"}
+    assert shown <= set(silver), shown - set(silver)
+    assert silver["dagster/column_schema"].value == t.ORDERS.column_schema
+    # A remote run says what it cost and which job run it was.
+    if lakehouse.settings.compute == "glue":
+        assert silver["glue_dpu_seconds"].value > 0 and silver["AWS Glue Job Run ID"].value.startswith("jr_")
+    elif lakehouse.settings.compute == "emr-serverless":
+        assert silver["emr_billed_vCPUHour"].value > 0 and silver["AWS EMR Serverless Job Run ID"].value
     assert silver["dagster/row_count"].value == store.info(t.ORDERS).row_count
     assert silver["rows_inserted"].value == store.info(t.ORDERS).row_count  # first merge only inserts
     assert silver["snapshot_id"].value == str(store.info(t.ORDERS).snapshot_id)
