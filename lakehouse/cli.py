@@ -436,12 +436,34 @@ def parser() -> argparse.ArgumentParser:
     rejects = command("rejects", help="recent rejected records grouped by reason")
     rejects.add_argument("--days", type=_positive, default=7, help="look back this many days of ingestion (default 7)")
     rejects.set_defaults(run=cmd_rejects)
+    package = command("package", help="the release (wheel and driver, by content hash) remote jobs run; --upload puts it in the artifacts bucket")
+    package.add_argument("--upload", action="store_true", help="upload it unless it is there (needs LAKEHOUSE_ENV=aws)")
+    package.set_defaults(run=cmd_package)
     dev_aws = command("dev-aws", help="serve a local AWS (moto) whose Glue job runs really run, to try LAKEHOUSE_COMPUTE=glue without an account")
     dev_aws.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000; 0: any free one)")
     dev_aws.add_argument("--region", default="eu-west-1")
     dev_aws.add_argument("--for", dest="seconds", type=_seconds, default=0, metavar="SECONDS", help="stop after SECONDS (default: until Ctrl-C)")
     dev_aws.set_defaults(run=cmd_dev_aws)
     return p
+
+
+def cmd_package(args: argparse.Namespace, settings: Settings) -> int:
+    """Say which release this code is, and with --upload put it in the artifacts bucket."""
+    from lakehouse.resources.release import current_release, upload
+
+    if not args.upload:
+        release = current_release(settings.bucket("artifacts"))
+        print(f"release {release.hash}: {release.wheel_uri} and {release.driver_uri}")
+        return 0
+    if settings.env != "aws":
+        raise UsageError("lakehouse package --upload puts the release in the artifacts bucket: it needs LAKEHOUSE_ENV=aws and its settings")
+    import boto3
+
+    s3 = boto3.client("s3", region_name=settings.aws_region, endpoint_url=settings.s3_endpoint)
+    release, uploaded = upload(s3, settings.bucket("artifacts"))
+    what = ", ".join(uploaded) if uploaded else "nothing (it is there already)"
+    print(f"release {release.hash} in s3://{release.bucket}/{release.prefix}/: uploaded {what}")
+    return 0
 
 
 def cmd_dev_aws(args: argparse.Namespace, settings: Settings) -> int:

@@ -17,6 +17,7 @@ from lakehouse.io.table_write import TableWriter
 from lakehouse.resources.compute import LocalSparkCompute, SparkCompute
 from lakehouse.resources.iceberg_spark import iceberg_spark_config
 from lakehouse.resources.pipes_compute import EmrServerlessCompute, GlueCompute
+from lakehouse.resources.release import release_hash
 from lakehouse.resources.spark import LOCAL_SPARK_CONFIG, LocalSparkResource
 from lakehouse.settings import Settings
 from lakehouse.sources.landing import LandingZoneResource
@@ -129,6 +130,7 @@ def compute_for(settings: Settings, spark: LocalSparkResource, writer: TableWrit
         "endpoint_url": settings.aws_endpoint_url,
         "pipes_bucket": settings.bucket("artifacts"),
         "job_variables": settings.remote_variables(),
+        "release": release_hash(),  # jobs run exactly the code this code location runs
     }
     if settings.compute == "glue":
         return GlueCompute(job_name=settings.job_name, **remote)

@@ -56,6 +56,8 @@ from moto.glue import responses as glue_responses
 GLUE_LOG_GROUP = "/aws-glue/jobs"
 EMR_LOG_GROUP = "/aws/emr-serverless"
 EMR_DRIVER_ENV = "spark.emr-serverless.driverEnv."
+# Python code to ship with a run: the emulation runs this Python, where the project is installed.
+EMR_INSTALLED_HERE = ("spark.submit.pyFiles", "spark.archives")
 # Glue arguments the service itself consumes: not passed to the script.
 GLUE_SERVICE_ARGUMENTS = ("--datalake-formats", "--additional-python-modules", "--extra-py-files", "--job-language", "--conf",
                           "--enable-metrics", "--enable-continuous-cloudwatch-log", "--TempDir")
@@ -205,6 +207,8 @@ class JobRunner:
             if flag != "--conf":
                 raise ValueError(f"sparkSubmitParameters: only --conf settings are emulated, not {flag}")
             key, _, setting = value.partition("=")
+            if key in EMR_INSTALLED_HERE:
+                continue
             if key.startswith(EMR_DRIVER_ENV):
                 driver_env[key[len(EMR_DRIVER_ENV) :]] = setting
             else:
@@ -446,7 +450,7 @@ def provision(settings, endpoint: str) -> dict[str, str]:
     buckets (layers, artifacts, the landing bucket), the Glue databases, the remote driver in the
     artifacts bucket, the Glue job that runs it and an EMR Serverless application. Existing ones
     are kept. Returns the LAKEHOUSE_* variables that point at them (terraform's outputs)."""
-    from lakehouse.remote import driver
+    from lakehouse.resources.release import upload
     from lakehouse.resources.remote_protocol import DRIVER_KEY
     from lakehouse.settings import LAYERS
 
@@ -459,7 +463,7 @@ def provision(settings, endpoint: str) -> dict[str, str]:
     for layer in LAYERS:
         with contextlib.suppress(glue.exceptions.AlreadyExistsException):
             glue.create_database(DatabaseInput={"Name": settings.glue_database(layer)})
-    s3.put_object(Bucket=settings.bucket("artifacts"), Key=DRIVER_KEY, Body=Path(driver.__file__).read_bytes())
+    upload(s3, settings.bucket("artifacts"))  # the release the code location runs, and the Glue job's script
     with contextlib.suppress(glue.exceptions.AlreadyExistsException):
         glue.create_job(
             Name=settings.job_name,

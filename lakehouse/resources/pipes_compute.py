@@ -18,7 +18,8 @@ from pydantic import Field
 
 from lakehouse.contracts.transformations import Transformation
 from lakehouse.resources.compute import SparkCompute, step_of
-from lakehouse.resources.remote_protocol import DRIVER_KEY, MESSAGE_INTERVAL_SECONDS, PARTITIONS_EXTRA, SETTINGS_EXTRA
+from lakehouse.resources.release import Release
+from lakehouse.resources.remote_protocol import MESSAGE_INTERVAL_SECONDS, PARTITIONS_EXTRA, SETTINGS_EXTRA
 from lakehouse.resources.transformation_run import plan_inputs
 
 PIPES_PREFIX = "pipes/"  # context and message objects, under the artifacts bucket
@@ -48,6 +49,7 @@ class RemoteCompute(SparkCompute):
     endpoint_url: str | None = Field(default=None, description="AWS endpoint override (a local emulation); None: AWS itself")
     pipes_bucket: str = Field(description="bucket for Pipes context and messages (the artifacts bucket)")
     job_variables: dict[str, str] = Field(default={}, description="LAKEHOUSE_* variables of the remote job")
+    release: str = Field(description="content hash of the code jobs run (lakehouse.resources.release.release_hash)")
     message_interval: float = MESSAGE_INTERVAL_SECONDS
 
     def run(self, context: dg.AssetExecutionContext, t: Transformation) -> dg.MaterializeResult:
@@ -59,11 +61,17 @@ class RemoteCompute(SparkCompute):
             report = self.writer.write(t.target, None, step.write, context.log)
             return dg.MaterializeResult(metadata={"new_bronze_files": 0, **report.metadata}, check_results=[o.check_result() for o in report.checks])
         extras = {SETTINGS_EXTRA: self.job_variables, PARTITIONS_EXTRA: list(step.write.partition_keys)}
-        return self.submit(context, t, extras).get_materialize_result()
+        release = Release(self.pipes_bucket, self.release)
+        release.require(self.s3())
+        result = self.submit(context, t, extras, release).get_materialize_result()
+        return dg.MaterializeResult(
+            asset_key=result.asset_key, metadata={**(result.metadata or {}), "lakehouse_release": release.hash}, check_results=result.check_results,
+            data_version=result.data_version, tags=result.tags,
+        )
 
     service: ClassVar[str] = "remote"
 
-    def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict) -> Any:
+    def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict, release: Release) -> Any:
         raise NotImplementedError
 
     def client(self, service: str):
@@ -71,8 +79,11 @@ class RemoteCompute(SparkCompute):
 
         return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
 
+    def s3(self):
+        return S3Resource(region_name=self.region, endpoint_url=self.endpoint_url).get_client()
+
     def pipes_io(self) -> dict[str, Any]:
-        s3 = S3Resource(region_name=self.region, endpoint_url=self.endpoint_url).get_client()
+        s3 = self.s3()
         return {
             "context_injector": PipesS3ContextInjector(bucket=self.pipes_bucket, client=s3, key_prefix=PIPES_PREFIX),
             "message_reader": PipesS3MessageReader(bucket=self.pipes_bucket, client=s3, interval=self.message_interval),
@@ -107,11 +118,11 @@ class GlueCompute(RemoteCompute):
     job_name: str
     service: ClassVar[str] = "Glue"
 
-    def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict) -> Any:
+    def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict, release: Release) -> Any:
         client = _GlueClient(client=self.client("glue"), forward_termination=True, **self.pipes_io())
         params = {
             "JobName": self.job_name,
-            "Arguments": {"--datalake-formats": "iceberg", "--lakehouse-asset": t.key},
+            "Arguments": {"--datalake-formats": "iceberg", "--additional-python-modules": release.wheel_uri, "--lakehouse-asset": t.key},
             **GLUE_PROFILES[t.profile],
         }
         return client.run(context=context, start_job_run_params=params, extras=extras)
@@ -138,24 +149,23 @@ class _EmrServerlessClient(PipesEMRServerlessClient):
 
 class EmrServerlessCompute(RemoteCompute):
     """Runs each transformation as a job run on one EMR Serverless application (emr-7.x, Spark 3.5,
-    which has Iceberg's runtime), the remote driver from the artifacts bucket as its entry point and
-    the project installed in the application's image (deploy/emr/Dockerfile)."""
+    which has Iceberg's runtime): the release's driver as its entry point, its wheel on the Python
+    path (spark.submit.pyFiles), the project's dependencies in the application's image."""
 
     application_id: str
     execution_role_arn: str
-    entry_point: str = Field(default="", description="the driver script; default s3://<pipes_bucket>/driver/driver.py")
     service: ClassVar[str] = "EMR Serverless"
 
-    def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict) -> Any:
+    def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict, release: Release) -> Any:
         client = _EmrServerlessClient(client=self.client("emr-serverless"), forward_termination=True, **self.pipes_io())
-        conf = {**EMR_PROFILES[t.profile]}
+        conf = {**EMR_PROFILES[t.profile], "spark.submit.pyFiles": release.wheel_uri}
         params = {
             "applicationId": self.application_id,
             "executionRoleArn": self.execution_role_arn,
             "name": f"{t.key} {context.run_id[:8]}",
             "jobDriver": {
                 "sparkSubmit": {
-                    "entryPoint": self.entry_point or f"s3://{self.pipes_bucket}/{DRIVER_KEY}",
+                    "entryPoint": release.driver_uri,
                     "entryPointArguments": ["--lakehouse-asset", t.key],
                     "sparkSubmitParameters": " ".join(f"--conf {shlex.quote(f'{k}={v}')}" for k, v in conf.items()),
                 }

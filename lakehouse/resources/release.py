@@ -1,0 +1,137 @@
+"""The code a remote job runs: the project's wheel and the driver, uploaded under a content hash.
+
+    lakehouse package --upload
+
+A release is ``s3://<artifacts bucket>/releases/<hash>/`` holding the wheel and ``driver.py``; the
+hash is of the package's own source (``release_hash``), so the code location, which computes the
+same hash of the code it runs, points every job at exactly that code, and uploading unchanged code
+again uploads nothing. The Glue job's script (``driver/driver.py``, the same for every release)
+only calls the driver of the wheel installed for the run.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import lakehouse
+from lakehouse.resources.remote_protocol import DRIVER_KEY
+from lakehouse.setting_names import SettingsError
+
+RELEASES_PREFIX = "releases"
+PACKAGE_ROOT = Path(lakehouse.__file__).resolve().parent
+# The Glue job's script: the same for every release, it runs the driver of the installed wheel.
+BOOTSTRAP = b"from lakehouse.remote.driver import main\n\nmain()\n"
+
+
+class PackageError(RuntimeError):
+    """The release cannot be built."""
+
+
+class ReleaseMissing(SettingsError):
+    """The code location's release is not in the artifacts bucket: no job can run it."""
+
+
+@functools.cache
+def release_hash() -> str:
+    """A hash of the package's source files (Python modules and package data), by relative path."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in PACKAGE_ROOT.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"):
+        digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def wheel_name() -> str:
+    return f"lakehouse-{metadata.version('lakehouse')}-py3-none-any.whl"
+
+
+@dataclass(frozen=True)
+class Release:
+    bucket: str
+    hash: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{RELEASES_PREFIX}/{self.hash}"
+
+    @property
+    def wheel_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}/{wheel_name()}"
+
+    @property
+    def driver_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}/driver.py"
+
+    def keys(self) -> list[str]:
+        return [f"{self.prefix}/{wheel_name()}", f"{self.prefix}/driver.py"]
+
+    def require(self, s3) -> None:
+        """Fail, naming the fix, unless the release is in the bucket."""
+        absent = self.missing(s3)
+        if absent:
+            raise ReleaseMissing(
+                f"the code location runs release {self.hash}, which is not in s3://{self.bucket}/{self.prefix}/ "
+                f"(missing {', '.join(k.rsplit('/', 1)[-1] for k in absent)}): upload it with `lakehouse package --upload`"
+            )
+
+    def missing(self, s3) -> list[str]:
+        """The release's objects not in the bucket."""
+        absent = []
+        for key in self.keys():
+            try:
+                s3.head_object(Bucket=self.bucket, Key=key)
+            except s3.exceptions.ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+                absent.append(key)
+        return absent
+
+
+def current_release(bucket: str) -> Release:
+    return Release(bucket, release_hash())
+
+
+@functools.cache
+def build_wheel() -> Path:
+    """The project's wheel, built from the source checkout the package runs from (once per process)."""
+    root = PACKAGE_ROOT.parent
+    if not (root / "pyproject.toml").is_file():
+        raise PackageError(f"no pyproject.toml next to {PACKAGE_ROOT}: build the release from a source checkout of the project")
+    out = Path(tempfile.mkdtemp(prefix="lakehouse-wheel-"))
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(root)],
+        capture_output=True, text=True, timeout=600,
+    )
+    wheel = out / wheel_name()
+    if done.returncode != 0 or not wheel.is_file():
+        raise PackageError(f"building the wheel failed: {(done.stderr or done.stdout).strip()[-500:]}")
+    return wheel
+
+
+def upload(s3, bucket: str) -> tuple[Release, list[str]]:
+    """Upload the current release to ``bucket`` unless it is there; also the Glue job's script.
+    Returns the release and the keys uploaded (none when the release was there already)."""
+    release = current_release(bucket)
+    missing = release.missing(s3)
+    uploaded = []
+    if missing:
+        wheel = build_wheel()
+        driver = PACKAGE_ROOT / "remote" / "driver.py"
+        sources = {f"{release.prefix}/{wheel_name()}": wheel.read_bytes(), f"{release.prefix}/driver.py": driver.read_bytes()}
+        for key in missing:
+            s3.put_object(Bucket=bucket, Key=key, Body=sources[key])
+            uploaded.append(key)
+    try:
+        same = s3.get_object(Bucket=bucket, Key=DRIVER_KEY)["Body"].read() == BOOTSTRAP
+    except s3.exceptions.NoSuchKey:
+        same = False
+    if not same:
+        s3.put_object(Bucket=bucket, Key=DRIVER_KEY, Body=BOOTSTRAP)
+        uploaded.append(DRIVER_KEY)
+    return release, uploaded
