@@ -9,6 +9,7 @@ table metadata alone, and reported as the local compute reports it.
 
 
 import shlex
+import time
 from typing import Any, ClassVar
 
 import dagster as dg
@@ -30,6 +31,11 @@ GLUE_PROFILES: dict[str, dict[str, Any]] = {
     "medium": {"WorkerType": "G.1X", "NumberOfWorkers": 5},
     "large": {"WorkerType": "G.2X", "NumberOfWorkers": 10},
 }
+# How a job run is tagged with its Dagster run and asset, so a retried step finds it.
+ASSET_ARGUMENT, RUN_ARGUMENT = "--lakehouse-asset", "--lakehouse-dagster-run"
+ASSET_TAG, RUN_TAG = "dagster/asset-key", "lakehouse/dagster-run-id"
+GLUE_ACTIVE = ("STARTING", "RUNNING", "STOPPING", "WAITING")
+EMR_ACTIVE = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED", "CANCELLING")
 GLUE_DPU_PER_WORKER = {"G.025X": 0.25, "G.1X": 1, "G.2X": 2, "G.4X": 4, "G.8X": 8}
 EMR_PROFILES: dict[str, dict[str, str]] = {
     "small": {"spark.driver.cores": "1", "spark.driver.memory": "4g", "spark.executor.cores": "1", "spark.executor.memory": "4g",
@@ -52,8 +58,24 @@ class RemoteCompute(SparkCompute):
     release: str = Field(description="content hash of the code jobs run (lakehouse.resources.release.release_hash)")
     message_interval: float = MESSAGE_INTERVAL_SECONDS
 
+    poll_seconds: float = 5.0
+    max_wait_seconds: float = Field(default=48 * 3600, description="longest wait for an earlier attempt's job run (Glue's default timeout)")
+
     def run(self, context: dg.AssetExecutionContext, t: Transformation) -> dg.MaterializeResult:
         step = step_of(context, t)
+        # A retried step first looks for the job run an earlier attempt started: one still running
+        # is awaited, never started twice; one that succeeded is the step's result.
+        earlier = self.running_job_run(context.run_id, t)
+        if earlier is not None:
+            context.log.warning(
+                f"{self.service} job run {earlier} of this run's {t.key} step, started by an earlier attempt, is still running: "
+                "awaiting it instead of starting another"
+            )
+            if self.await_job_run(earlier) == self.succeeded:
+                report = self.writer.write(t.target, None, step.write, context.log)
+                metadata = {**report.metadata, "reattached_job_run": earlier, "outcome": f"written by {self.service} job run {earlier}"}
+                metadata.pop("committed", None)  # that job committed, not this attempt
+                return dg.MaterializeResult(metadata=metadata, check_results=[o.check_result() for o in report.checks])
         store = self.writer.store.get_store()
         plan = plan_inputs(step, t, store, context.log)
         if plan.nothing_new:  # no job: reported here, as a local run reports it
@@ -70,6 +92,23 @@ class RemoteCompute(SparkCompute):
         )
 
     service: ClassVar[str] = "remote"
+    succeeded: ClassVar[str] = "SUCCEEDED"
+
+    def running_job_run(self, run_id: str, t: Transformation) -> str | None:
+        """The id of a job run of Dagster run ``run_id`` for ``t`` that has not ended, if any."""
+        raise NotImplementedError
+
+    def job_run_state(self, job_run_id: str) -> tuple[str, bool]:
+        """(state, ended) of a job run."""
+        raise NotImplementedError
+
+    def await_job_run(self, job_run_id: str) -> str:
+        deadline = time.monotonic() + self.max_wait_seconds
+        while True:
+            state, ended = self.job_run_state(job_run_id)
+            if ended or time.monotonic() > deadline:
+                return state
+            time.sleep(self.poll_seconds)
 
     def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict, release: Release) -> Any:
         raise NotImplementedError
@@ -118,11 +157,28 @@ class GlueCompute(RemoteCompute):
     job_name: str
     service: ClassVar[str] = "Glue"
 
+    def running_job_run(self, run_id: str, t: Transformation) -> str | None:
+        pages = self.client("glue").get_paginator("get_job_runs").paginate(JobName=self.job_name, PaginationConfig={"MaxItems": 200})
+        for page in pages:
+            for run in page["JobRuns"]:
+                arguments = run.get("Arguments") or {}
+                if (arguments.get(RUN_ARGUMENT), arguments.get(ASSET_ARGUMENT)) == (run_id, t.key) and run["JobRunState"] in GLUE_ACTIVE:
+                    return run["Id"]
+        return None
+
+    def job_run_state(self, job_run_id: str) -> tuple[str, bool]:
+        state = self.client("glue").get_job_run(JobName=self.job_name, RunId=job_run_id)["JobRun"]["JobRunState"]
+        return state, state not in GLUE_ACTIVE
+
     def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict, release: Release) -> Any:
         client = _GlueClient(client=self.client("glue"), forward_termination=True, **self.pipes_io())
         params = {
             "JobName": self.job_name,
-            "Arguments": {"--datalake-formats": "iceberg", "--additional-python-modules": release.wheel_uri, "--lakehouse-asset": t.key},
+            "Arguments": {
+                "--datalake-formats": "iceberg", "--additional-python-modules": release.wheel_uri,
+                # Tag the run (Glue job runs have no tags): a retried step finds it (running_job_run).
+                ASSET_ARGUMENT: t.key, RUN_ARGUMENT: context.run_id,
+            },
             **GLUE_PROFILES[t.profile],
         }
         return client.run(context=context, start_job_run_params=params, extras=extras)
@@ -155,6 +211,19 @@ class EmrServerlessCompute(RemoteCompute):
     application_id: str
     execution_role_arn: str
     service: ClassVar[str] = "EMR Serverless"
+    succeeded: ClassVar[str] = "SUCCESS"
+
+    def running_job_run(self, run_id: str, t: Transformation) -> str | None:
+        emr = self.client("emr-serverless")
+        for run in emr.list_job_runs(applicationId=self.application_id, states=list(EMR_ACTIVE))["jobRuns"]:
+            tags = emr.get_job_run(applicationId=self.application_id, jobRunId=run["id"])["jobRun"].get("tags") or {}
+            if (tags.get(RUN_TAG), tags.get(ASSET_TAG)) == (run_id, t.key):
+                return run["id"]
+        return None
+
+    def job_run_state(self, job_run_id: str) -> tuple[str, bool]:
+        state = self.client("emr-serverless").get_job_run(applicationId=self.application_id, jobRunId=job_run_id)["jobRun"]["state"]
+        return state, state not in EMR_ACTIVE
 
     def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict, release: Release) -> Any:
         client = _EmrServerlessClient(client=self.client("emr-serverless"), forward_termination=True, **self.pipes_io())
@@ -170,6 +239,6 @@ class EmrServerlessCompute(RemoteCompute):
                     "sparkSubmitParameters": " ".join(f"--conf {shlex.quote(f'{k}={v}')}" for k, v in conf.items()),
                 }
             },
-            "tags": {"dagster/asset-key": t.key},
+            "tags": {ASSET_TAG: t.key, RUN_TAG: context.run_id},
         }
         return client.run(context=context, start_job_run_params=params, extras=extras)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster_aws.pipes import PipesGlueClient
 
 from lakehouse.assets.transformation import transformation_asset
 from lakehouse.contracts.tables import ORDERS
@@ -156,3 +157,29 @@ def test_terminating_the_run_stops_its_glue_job(remote, tmp_path):
     assert job.process.poll() is not None  # the job's own process is gone
     assert "Successfully stopped Glue job run" in output, output[-3000:]
     assert _orders_rows(defs) == 0
+
+
+def test_a_retried_step_awaits_the_job_its_first_attempt_started(remote, monkeypatch):
+    _, runner = remote
+    defs = build_definitions(load_settings())
+    _ingest_bronze(defs)
+    # The first attempt loses its connection while its job runs (a transient error in the Dagster
+    # process, which the retry policy retries); the job itself goes on.
+    original = PipesGlueClient._wait_for_job_run_completion
+    lost: list[str] = []
+
+    def connection_lost_once(self, job_name, run_id):
+        if not lost:
+            lost.append(run_id)
+            raise ConnectionError("Connection reset by peer while polling glue.eu-west-1.amazonaws.com")
+        return original(self, job_name, run_id)
+
+    monkeypatch.setattr(PipesGlueClient, "_wait_for_job_run_completion", connection_lost_once)
+    asset = transformation_asset(registered("silver/orders"), retry_policy=dg.RetryPolicy(max_retries=1))
+    result = dg.materialize([asset], resources=defs.resources)
+    assert result.success and len(lost) == 1
+    assert len(runner.processes) == 1 and runner.processes[0].glue_state == "SUCCEEDED"  # started once
+    (event,) = result.get_asset_materialization_events()
+    metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    assert metadata["reattached_job_run"] == lost[0] and metadata["outcome"] == f"written by Glue job run {lost[0]}"
+    assert _orders_rows(defs) == metadata["dagster/row_count"] > 0
