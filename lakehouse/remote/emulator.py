@@ -56,8 +56,8 @@ from moto.glue import responses as glue_responses
 GLUE_LOG_GROUP = "/aws-glue/jobs"
 EMR_LOG_GROUP = "/aws/emr-serverless"
 EMR_DRIVER_ENV = "spark.emr-serverless.driverEnv."
-# Python code to ship with a run: the emulation runs this Python, where the project is installed.
-EMR_INSTALLED_HERE = ("spark.submit.pyFiles", "spark.archives")
+# Python code and interpreter of a run: the emulation runs this Python, where the project is installed.
+EMR_INSTALLED_HERE = ("spark.submit.pyFiles", "spark.archives", "spark.executorEnv.PYSPARK_PYTHON", f"{EMR_DRIVER_ENV}PYSPARK_PYTHON")
 # Glue arguments the service itself consumes: not passed to the script.
 GLUE_SERVICE_ARGUMENTS = ("--datalake-formats", "--additional-python-modules", "--extra-py-files", "--job-language", "--conf",
                           "--enable-metrics", "--enable-continuous-cloudwatch-log", "--TempDir")

@@ -34,6 +34,7 @@ GLUE_PROFILES: dict[str, dict[str, Any]] = {
 # How a job run is tagged with its Dagster run and asset, so a retried step finds it.
 ASSET_ARGUMENT, RUN_ARGUMENT = "--lakehouse-asset", "--lakehouse-dagster-run"
 ASSET_TAG, RUN_TAG = "dagster/asset-key", "lakehouse/dagster-run-id"
+EMR_PYTHON = "/usr/bin/python3.11"
 GLUE_ACTIVE = ("STARTING", "RUNNING", "STOPPING", "WAITING")
 EMR_ACTIVE = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED", "CANCELLING")
 GLUE_DPU_PER_WORKER = {"G.025X": 0.25, "G.1X": 1, "G.2X": 2, "G.4X": 4, "G.8X": 8}
@@ -227,7 +228,12 @@ class EmrServerlessCompute(RemoteCompute):
 
     def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict, release: Release) -> Any:
         client = _EmrServerlessClient(client=self.client("emr-serverless"), forward_termination=True, **self.pipes_io())
-        conf = {**EMR_PROFILES[t.profile], "spark.submit.pyFiles": release.wheel_uri}
+        conf = {
+            **EMR_PROFILES[t.profile],
+            "spark.submit.pyFiles": release.wheel_uri,
+            # The application's image has the project's dependencies for this Python (deploy/emr/Dockerfile).
+            "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": EMR_PYTHON, "spark.executorEnv.PYSPARK_PYTHON": EMR_PYTHON,
+        }
         params = {
             "applicationId": self.application_id,
             "executionRoleArn": self.execution_role_arn,
