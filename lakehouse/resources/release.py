@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -104,8 +105,13 @@ def build_wheel() -> Path:
     if not (root / "pyproject.toml").is_file():
         raise PackageError(f"no pyproject.toml next to {PACKAGE_ROOT}: build the release from a source checkout of the project")
     out = Path(tempfile.mkdtemp(prefix="lakehouse-wheel-"))
+    # Built from a copy: setuptools writes build/ and *.egg-info next to the sources it builds.
+    source = out / "source"
+    shutil.copytree(PACKAGE_ROOT, source / "lakehouse", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(root / name, source / name)
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(root)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
         capture_output=True, text=True, timeout=600,
     )
     wheel = out / wheel_name()

@@ -38,6 +38,7 @@ def test_uploading_unchanged_code_again_uploads_nothing(artifacts):
     path = release_module.build_wheel()
     assert path.read_bytes() == wheel
     assert "lakehouse/remote/driver.py" in zipfile.ZipFile(path).namelist()
+    assert not (release_module.PACKAGE_ROOT.parent / "build").exists()  # the checkout is left as it was
     assert s3.get_object(Bucket=bucket, Key=DRIVER_KEY)["Body"].read() == BOOTSTRAP
 
 
