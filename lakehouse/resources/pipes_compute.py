@@ -18,6 +18,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from lakehouse.contracts.transformations import Transformation
+from lakehouse.io.table_write import WriteReport
 from lakehouse.resources.compute import SparkCompute, step_of
 from lakehouse.resources.release import Release
 from lakehouse.resources.remote_protocol import MESSAGE_INTERVAL_SECONDS, PARTITIONS_EXTRA, SETTINGS_EXTRA
@@ -76,13 +77,13 @@ class RemoteCompute(SparkCompute):
                 report = self.writer.write(t.target, None, step.write, context.log)
                 metadata = {**report.metadata, "reattached_job_run": earlier, "outcome": f"written by {self.service} job run {earlier}"}
                 metadata.pop("committed", None)  # that job committed, not this attempt
-                return dg.MaterializeResult(metadata=metadata, check_results=[o.check_result() for o in report.checks])
+                return WriteReport(metadata, report.checks).materialize_result()
         store = self.writer.store.get_store()
         plan = plan_inputs(step, t, store, context.log)
         if plan.nothing_new:  # no job: reported here, as a local run reports it
             context.log.info(f"no new Bronze data for {t.key}: no {self.service} job submitted")
             report = self.writer.write(t.target, None, step.write, context.log)
-            return dg.MaterializeResult(metadata={"new_bronze_files": 0, **report.metadata}, check_results=[o.check_result() for o in report.checks])
+            return WriteReport({"new_bronze_files": 0, **report.metadata}, report.checks).materialize_result()
         extras = {SETTINGS_EXTRA: self.job_variables, PARTITIONS_EXTRA: list(step.write.partition_keys)}
         release = Release(self.pipes_bucket, self.release)
         release.require(self.s3())
