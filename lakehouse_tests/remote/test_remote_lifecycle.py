@@ -124,7 +124,7 @@ def _orders_rows(defs: dg.Definitions) -> int:
     return defs.resources["store"].get_store().info(ORDERS).row_count
 
 
-def test_terminating_the_run_stops_its_glue_job(remote, tmp_path):
+def test_messages_arrive_while_the_job_runs_and_terminating_the_run_stops_it(remote, tmp_path):
     aws, runner = remote
     defs = build_definitions(load_settings())
     _ingest_bronze(defs)
@@ -143,6 +143,11 @@ def test_terminating_the_run_stops_its_glue_job(remote, tmp_path):
             time.sleep(0.5)
         assert runner.processes, Path(log).read_text()[-3000:]
         job = runner.processes[0]
+        # Messages reach the run while the job runs: the driver's first one (through S3) is there
+        # before the job ends.
+        while "external process successfully opened dagster pipes" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "external process successfully opened dagster pipes" in log.read_text(), log.read_text()[-3000:]
         assert job.glue_state == "RUNNING"
         process.send_signal(signal.SIGINT)  # Ctrl-C: Dagster terminates the run, the client stops the job
         process.wait(timeout=120)
