@@ -114,15 +114,27 @@ def resources_for(settings: Settings) -> dict[str, Any]:
         "landing": landing,
         "spark": spark,
         "compute": compute_for(settings, spark, writer),
+        # Each engine under its own key too, for transformations that pin one (Transformation.engine).
+        **{f"compute_{engine.replace('-', '_')}": compute_for(settings, spark, writer, engine) for engine in engines_for(settings)},
         "partitions": PartitionsResource(start=settings.partitions_start.isoformat()),
         # A LakehouseIOManager whose permanent errors bypass the assets' retry policy.
         "lakehouse_io_manager": FailFastIOManager(writer=writer),
     }
 
 
-def compute_for(settings: Settings, spark: LocalSparkResource, writer: TableWriter) -> SparkCompute:
-    """``LAKEHOUSE_COMPUTE``: local Spark, or a Glue job / EMR Serverless application through Dagster Pipes."""
-    if settings.compute == "local":
+def engines_for(settings: Settings) -> list[str]:
+    """The engines these settings can run: local Spark always; in aws mode Glue, and EMR Serverless
+    once its application and role are set."""
+    if settings.env != "aws":
+        return ["local"]
+    return ["local", "glue"] + (["emr-serverless"] if settings.emr_application_id and settings.emr_execution_role_arn else [])
+
+
+def compute_for(settings: Settings, spark: LocalSparkResource, writer: TableWriter, engine: str | None = None) -> SparkCompute:
+    """``engine`` (default ``LAKEHOUSE_COMPUTE``): local Spark, or a Glue job / EMR Serverless
+    application through Dagster Pipes."""
+    engine = engine or settings.compute
+    if engine == "local":
         return LocalSparkCompute(spark=spark, writer=writer)
     remote = {
         "writer": writer,
@@ -132,7 +144,7 @@ def compute_for(settings: Settings, spark: LocalSparkResource, writer: TableWrit
         "job_variables": settings.remote_variables(),
         "release": release_hash(),  # jobs run exactly the code this code location runs
     }
-    if settings.compute == "glue":
+    if engine == "glue":
         return GlueCompute(job_name=settings.job_name, **remote)
     return EmrServerlessCompute(application_id=settings.emr_application_id, execution_role_arn=settings.emr_execution_role_arn, **remote)
 

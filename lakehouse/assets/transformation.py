@@ -103,8 +103,9 @@ def table_metadata(contract: TableContract, code_version: str | None = None) -> 
 
 
 def transformation_asset(t: Transformation, partitions_def: dg.PartitionsDefinition | None = None, **asset_kwargs) -> dg.AssetsDefinition:
-    """The Dagster asset that runs ``t`` on whichever compute resource is configured, retried on
-    transient failures (TRANSIENT_RETRY_POLICY unless ``asset_kwargs`` gives a ``retry_policy``)."""
+    """The Dagster asset that runs ``t`` on the configured compute resource (``compute``), or on the
+    engine ``t`` pins itself to (``compute_local``, ``compute_glue``, ``compute_emr_serverless``),
+    retried on transient failures (TRANSIENT_RETRY_POLICY unless ``asset_kwargs`` gives a ``retry_policy``)."""
     asset_kwargs.setdefault("retry_policy", TRANSIENT_RETRY_POLICY)
 
     @dg.asset(
@@ -119,9 +120,11 @@ def transformation_asset(t: Transformation, partitions_def: dg.PartitionsDefinit
         partitions_def=partitions_def if t.partition_source else None,
         backfill_policy=dg.BackfillPolicy.single_run() if t.partition_source else None,
         check_specs=check_specs(t.target),
+        required_resource_keys={t.compute_key},
         **asset_kwargs,
     )
-    def _asset(context: dg.AssetExecutionContext, compute: SparkCompute) -> dg.MaterializeResult:
+    def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        compute: SparkCompute = getattr(context.resources, t.compute_key)
         with permanent_errors_fail_at_once():
             return compute.run(context, t)  # the transformation ran, its output is written and audited
 

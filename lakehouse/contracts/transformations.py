@@ -19,6 +19,8 @@ from lakehouse.contracts.model import TableContract
 # Resource profiles a transformation may ask for: what each gets on Glue and EMR Serverless is the
 # remote compute's (lakehouse.resources.pipes_compute); local Spark ignores them.
 PROFILES = ("small", "medium", "large")
+# Engines a transformation may pin itself to, whatever LAKEHOUSE_COMPUTE says (None: that setting).
+ENGINES = ("local", "glue", "emr-serverless")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class Transformation:
     # depends on an asset whose blocking check failed).
     after: tuple[TableContract, ...] = ()
     profile: str = "small"  # one of PROFILES: the resources it gets on remote compute
+    engine: str | None = None  # one of ENGINES: where it runs whatever the configured compute (None: there)
+
+    @property
+    def compute_key(self) -> str:
+        """The resource that runs it: ``compute`` (the configured one), or ``compute_<engine>``."""
+        return "compute" if self.engine is None else f"compute_{self.engine.replace('-', '_')}"
 
     @property
     def key(self) -> str:
@@ -55,6 +63,7 @@ def transformation(
     accounting: Callable | None = None,
     after: tuple[TableContract, ...] = (),
     profile: str = "small",
+    engine: str | None = None,
 ) -> Callable[[Callable], Transformation]:
     """Declare ``fn`` as the transformation that produces ``target`` from ``sources``.
 
@@ -63,6 +72,9 @@ def transformation(
 
     if profile not in PROFILES:
         raise ValueError(f"transformation of {target.asset_key.to_user_string()}: unknown profile {profile!r}; one of {', '.join(PROFILES)}")
+
+    if engine is not None and engine not in ENGINES:
+        raise ValueError(f"transformation of {target.asset_key.to_user_string()}: unknown engine {engine!r}; one of {', '.join(ENGINES)}")
 
     def register(fn: Callable) -> Transformation:
         params = list(inspect.signature(fn).parameters)
@@ -76,7 +88,7 @@ def transformation(
         digest = _code_version(fn, target, sources)
         t = Transformation(
             target=target, sources=dict(sources), fn=fn, code_version=digest, partition_source=partition_source, accounting=accounting,
-            after=tuple(after), profile=profile,
+            after=tuple(after), profile=profile, engine=engine,
         )
         if t.key in _REGISTRY and _REGISTRY[t.key].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"two transformations produce {t.key}")

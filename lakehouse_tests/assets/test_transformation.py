@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import lakehouse.assets  # noqa: F401 - registers every transformation
@@ -23,3 +25,17 @@ def test_an_unknown_key_names_the_known_ones():
 def test_declared_sources_must_match_the_parameters():
     with pytest.raises(TypeError, match="takes \\['raw'\\] but declares sources \\['orders_raw'\\]"):
         transformation(target=ORDERS, sources={"orders_raw": ORDERS_RAW})(lambda raw: raw)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("profile", "huge", "silver/orders: unknown profile 'huge'; one of small, medium, large"),
+    ("engine", "dataproc", "silver/orders: unknown engine 'dataproc'; one of local, glue, emr-serverless"),
+])
+def test_an_unknown_profile_or_engine_is_refused_naming_the_choices(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        transformation(target=ORDERS, sources={"orders_raw": ORDERS_RAW}, **{option: value})
+
+
+def test_a_transformation_runs_on_the_configured_compute_unless_it_pins_an_engine():
+    assert orders.compute_key == "compute"
+    assert dataclasses.replace(orders, engine="emr-serverless").compute_key == "compute_emr_serverless"

@@ -4,6 +4,7 @@ terminating a run stops its job. (The whole pipeline on Glue and EMR Serverless:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -188,3 +189,16 @@ def test_a_retried_step_awaits_the_job_its_first_attempt_started(remote, monkeyp
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
     assert metadata["reattached_job_run"] == lost[0] and metadata["outcome"] == f"written by Glue job run {lost[0]}"
     assert _orders_rows(defs) == metadata["dagster/row_count"] > 0
+
+
+def test_a_transformation_pinned_to_local_spark_runs_locally_whatever_the_compute(remote):
+    _, runner = remote
+    defs = build_definitions(load_settings())  # LAKEHOUSE_COMPUTE=glue
+    assert type(defs.resources["compute"]).__name__ == "GlueCompute"
+    _ingest_bronze(defs)
+    pinned = dataclasses.replace(registered("silver/orders"), engine="local")
+    result = dg.materialize([transformation_asset(pinned, retry_policy=None)], resources=defs.resources)
+    assert result.success and runner.processes == []  # no Glue job: it ran in this process
+    (event,) = result.get_asset_materialization_events()
+    assert _orders_rows(defs) == event.materialization.metadata["dagster/row_count"].value > 0
+    assert "lakehouse_release" not in event.materialization.metadata
