@@ -131,8 +131,25 @@ class RemoteCompute(SparkCompute):
         }
 
 
+class RemoteJobFailed(RuntimeError):
+    """A remote job run ended without success: its error text and where to look."""
+
+
 class _GlueClient(PipesGlueClient):
-    """PipesGlueClient whose run metadata adds the cost (DPU-seconds) and where the logs are."""
+    """PipesGlueClient whose run metadata adds the cost (DPU-seconds) and where the logs are, and
+    whose failures say the job's error and where its logs and console page are."""
+
+    def _wait_for_job_run_completion(self, job_name, run_id):
+        response = super()._wait_for_job_run_completion(job_name, run_id)
+        run = response["JobRun"]
+        if run["JobRunState"] != "SUCCEEDED":
+            region = self._client.meta.region_name
+            raise RemoteJobFailed(
+                f"Glue job {job_name} run {run_id} ended {run['JobRunState']}: {run.get('ErrorMessage') or 'no error message'}; "
+                f"logs: CloudWatch {run.get('LogGroupName', '/aws-glue/jobs')}/output and /error, stream {run_id}; "
+                f"console: https://{region}.console.aws.amazon.com/gluestudio/home?region={region}#/job/{job_name}/run/{run_id}"
+            )
+        return response
 
     def _extract_dagster_metadata(self, response):
         metadata = dict(super()._extract_dagster_metadata(response))
@@ -187,8 +204,21 @@ class GlueCompute(RemoteCompute):
 
 
 class _EmrServerlessClient(PipesEMRServerlessClient):
-    """PipesEMRServerlessClient whose run metadata adds the cost (billedResourceUtilization) and
-    whose messages come from S3 while the job runs (it reads CloudWatch only with its own reader)."""
+    """PipesEMRServerlessClient whose run metadata adds the cost (billedResourceUtilization), whose
+    messages come from S3 while the job runs (it reads CloudWatch only with its own reader), and
+    whose failures say the job's error and where its logs are (its own say only "job failed")."""
+
+    def _wait_for_completion(self, context, start_response):
+        try:
+            return super()._wait_for_completion(context, start_response)
+        except RuntimeError as error:
+            application, run_id = start_response["applicationId"], start_response["jobRunId"]
+            run = self.client.get_job_run(applicationId=application, jobRunId=run_id)["jobRun"]
+            raise RemoteJobFailed(
+                f"EMR Serverless job run {run_id} of application {application} ended {run['state']}: "
+                f"{run.get('stateDetails') or 'no details'}; logs: CloudWatch /aws/emr-serverless, "
+                f"stream /applications/{application}/jobs/{run_id}/SPARK_DRIVER/stderr"
+            ) from error
 
     def _extract_dagster_metadata(self, response):
         metadata = dict(super()._extract_dagster_metadata(response))

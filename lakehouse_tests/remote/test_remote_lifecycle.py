@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -115,8 +116,12 @@ def test_a_failing_transformation_shows_the_remote_error_in_the_step(remote, tmp
         messages.append(error.message)
         error = error.cause
     text = "\n".join(messages)
-    assert "lakehouse-broken" in text and "FAILED" in text, text
+    assert "Glue job lakehouse-broken run jr_" in text and "ended FAILED" in text, text
     assert "ValueError: orders: cannot parse amount 'twelve'" in text, text
+    # and where to look: the run's log streams and its console page
+    run_id = re.search(r"run (jr_\w+) ended", text).group(1)
+    assert f"logs: CloudWatch /aws-glue/jobs/output and /error, stream {run_id}" in text, text
+    assert f"gluestudio/home?region={REGION}#/job/lakehouse-broken/run/{run_id}" in text, text
     assert runner.processes and all(p.glue_state == "FAILED" for p in runner.processes)
     assert _orders_rows(defs) == 0  # nothing was published
 
