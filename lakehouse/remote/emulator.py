@@ -18,7 +18,7 @@ EMR Serverless job runs likewise: the ``sparkSubmit`` entry point (from S3) with
 ``--conf`` settings, ``spark.emr-serverless.driverEnv.*`` as the driver's environment; states
 RUNNING, SUCCESS, FAILED (``stateDetails``: the error's last line), CANCELLED (``CancelJobRun``);
 ``totalExecutionDurationSeconds`` and ``billedResourceUtilization`` from the run's time and Spark
-sizes; ``GetDashboardForJobRun`` (which moto lacks) answers with where the logs are; stdout and
+sizes; ``ListJobRuns`` of an application without runs answers none (moto: ResourceNotFound); ``GetDashboardForJobRun`` (which moto lacks) answers with where the logs are; stdout and
 stderr in ``/aws/emr-serverless``, ``/applications/<app>/jobs/<run>/SPARK_DRIVER/stdout|stderr``.
 
 The patches are moto's model classes, so they hold for the moto servers of this process only.
@@ -428,6 +428,15 @@ def install(runner: JobRunner) -> None:
         logs = f"{EMR_LOG_GROUP}:/applications/{application_id}/jobs/{run_id}/SPARK_DRIVER"
         return ActionResult({"url": f"{_RUNNER.endpoint}/emulated-dashboard?logs={logs}"})
 
+    original_list = emr_models.EMRServerlessBackend.list_job_runs
+
+    def list_job_runs(self, application_id: str, *args: Any, **kwargs: Any):
+        # moto answers ResourceNotFound for an application without job runs yet; EMR answers none.
+        if application_id in self.applications and application_id not in self.job_runs:
+            return []
+        return original_list(self, application_id, *args, **kwargs)
+
+    emr_models.EMRServerlessBackend.list_job_runs = list_job_runs
     glue_models.FakeJob.start_job_run = start_job_run
     glue_responses.GlueResponse.batch_stop_job_run = batch_stop_job_run
     emr_models.EMRServerlessBackend.start_job_run = start_emr_job_run

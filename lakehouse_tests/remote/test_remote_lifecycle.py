@@ -23,6 +23,7 @@ from lakehouse.contracts.tables import ORDERS
 from lakehouse.contracts.transformations import registered
 from lakehouse.definitions import build_definitions
 from lakehouse.remote.emulator import GLUE_ROLE, emulated_aws, provision
+from lakehouse.resources.release import current_release
 from lakehouse.settings import load_settings
 from lakehouse.sources.sample import land_sample
 from lakehouse_tests.aws.server import LAKEHOUSE_VARIABLES, REGION, MotoAws, aws_test_env
@@ -34,6 +35,22 @@ pytestmark = [
 ]
 JOB_START_TIMEOUT = 180  # a job's JVM starts in seconds; bounded so a broken emulation fails the test
 DAY = "2026-01-01"
+
+
+# The driver, running a silver/orders that fails as a bug in a transformation would.
+BROKEN_DRIVER = textwrap.dedent("""
+    import dataclasses
+    import lakehouse.assets
+    from lakehouse.contracts import transformations
+    from lakehouse.remote import driver
+
+    def broken(orders_raw):
+        raise ValueError("orders: cannot parse amount 'twelve' (a bug in the transformation)")
+
+    orders = transformations.registered("silver/orders")
+    transformations._REGISTRY["silver/orders"] = dataclasses.replace(orders, fn=broken)
+    driver.main()
+""")
 
 
 @pytest.fixture
@@ -82,19 +99,7 @@ def test_a_failing_transformation_shows_the_remote_error_in_the_step(remote, tmp
     aws, runner = remote
     settings = load_settings()
     # A Glue job whose driver runs a silver/orders that fails, as a bug in a transformation would.
-    script = textwrap.dedent("""
-        import dataclasses
-        import lakehouse.assets
-        from lakehouse.contracts import transformations
-        from lakehouse.remote import driver
-
-        def broken(orders_raw):
-            raise ValueError("orders: cannot parse amount 'twelve' (a bug in the transformation)")
-
-        orders = transformations.registered("silver/orders")
-        transformations._REGISTRY["silver/orders"] = dataclasses.replace(orders, fn=broken)
-        driver.main()
-    """)
+    script = BROKEN_DRIVER
     artifacts = settings.bucket("artifacts")
     aws.client("s3").put_object(Bucket=artifacts, Key="driver/broken.py", Body=script.encode())
     aws.client("glue").create_job(
@@ -124,6 +129,33 @@ def test_a_failing_transformation_shows_the_remote_error_in_the_step(remote, tmp
     assert f"gluestudio/home?region={REGION}#/job/lakehouse-broken/run/{run_id}" in text, text
     assert runner.processes and all(p.glue_state == "FAILED" for p in runner.processes)
     assert _orders_rows(defs) == 0  # nothing was published
+
+
+def _error_text(result) -> str:
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    error, messages = failure.step_failure_data.error, []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    return "\n".join(messages)
+
+
+def test_a_failing_transformation_on_emr_serverless_shows_the_remote_error_in_the_step(remote, monkeypatch):
+    aws, runner = remote
+    monkeypatch.setenv("LAKEHOUSE_COMPUTE", "emr-serverless")
+    settings = load_settings()
+    release = current_release(settings.bucket("artifacts"))
+    # This release's driver, as the job runs' entry point, is the broken one.
+    aws.client("s3").put_object(Bucket=release.bucket, Key=f"{release.prefix}/driver.py", Body=BROKEN_DRIVER.encode())
+    defs = build_definitions(settings)
+    _ingest_bronze(defs)
+    result = dg.materialize([transformation_asset(registered("silver/orders"), retry_policy=None)], resources=defs.resources, raise_on_error=False)
+    assert not result.success
+    text = _error_text(result)
+    assert "ended FAILED" in text and "ValueError: orders: cannot parse amount 'twelve'" in text, text
+    assert "logs: CloudWatch /aws/emr-serverless, stream /applications/" in text, text
+    assert [p.emr_state for p in runner.processes] == ["FAILED"]
+    assert _orders_rows(defs) == 0
 
 
 def _orders_rows(defs: dg.Definitions) -> int:
