@@ -463,8 +463,10 @@ def provision(settings, endpoint: str) -> dict[str, str]:
     from lakehouse.resources.remote_protocol import DRIVER_KEY
     from lakehouse.settings import LAYERS
 
-    runner = JobRunner(endpoint, settings.aws_region, None)
-    s3, glue = runner.client("s3"), runner.client("glue")
+    def client(service: str):
+        return boto3.client(service, region_name=settings.aws_region, endpoint_url=endpoint, **_credentials())
+
+    s3, glue = client("s3"), client("glue")
     landing_bucket = settings.landing_root[len("s3://") :].split("/", 1)[0]
     for bucket in {*(settings.bucket(layer) for layer in (*LAYERS, "artifacts")), landing_bucket}:
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
@@ -482,7 +484,7 @@ def provision(settings, endpoint: str) -> dict[str, str]:
             DefaultArguments={"--datalake-formats": "iceberg"},
             ExecutionProperty={"MaxConcurrentRuns": 10},
         )
-    emr = runner.client("emr-serverless")
+    emr = client("emr-serverless")
     name = f"lakehouse-{settings.environment_name}"
     existing = [a["id"] for a in emr.list_applications()["applications"] if a["name"] == name and a["state"] != "TERMINATED"]
     application = existing[0] if existing else emr.create_application(name=name, releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
@@ -504,8 +506,8 @@ def emulated_aws(port: int = 0, region: str = "eu-west-1", spark_jars: Path | No
     host, bound = server.get_host_and_port()
     endpoint = f"http://{host}:{bound}"
     runner = JobRunner(endpoint, region, spark_jars or Path(os.environ.get("LAKEHOUSE_SPARK_JARS") or default_spark_jars()), max_run_seconds)
-    install(runner)
     try:
+        install(runner)
         yield endpoint, runner
     finally:
         runner.stop_all()

@@ -8,6 +8,7 @@ table metadata alone, and reported as the local compute reports it.
 """
 
 
+import contextlib
 import shlex
 import time
 from typing import Any, ClassVar
@@ -66,30 +67,30 @@ class RemoteCompute(SparkCompute):
     def run(self, context: dg.AssetExecutionContext, t: Transformation) -> dg.MaterializeResult:
         step = step_of(context, t)
         # A retried step first looks for the job run an earlier attempt started: one still running
-        # is awaited, never started twice; one that succeeded is the step's result.
+        # is awaited, never started twice. Then the step plans as usual, so what that run did
+        # counts: a published write leaves nothing new, a refused or failed one is run again (and
+        # its refusal reported again, its blocking checks failing again).
+        reattached: dict[str, Any] = {}
         earlier = self.running_job_run(context.run_id, t)
         if earlier is not None:
             context.log.warning(
                 f"{self.service} job run {earlier} of this run's {t.key} step, started by an earlier attempt, is still running: "
                 "awaiting it instead of starting another"
             )
-            if self.await_job_run(earlier) == self.succeeded:
-                report = self.writer.write(t.target, None, step.write, context.log)
-                metadata = {**report.metadata, "reattached_job_run": earlier, "outcome": f"written by {self.service} job run {earlier}"}
-                metadata.pop("committed", None)  # that job committed, not this attempt
-                return WriteReport(metadata, report.checks).materialize_result()
+            reattached = {"reattached_job_run": earlier, "reattached_job_state": self.await_job_run(context, earlier)}
         store = self.writer.store.get_store()
         plan = plan_inputs(step, t, store, context.log)
         if plan.nothing_new:  # no job: reported here, as a local run reports it
             context.log.info(f"no new Bronze data for {t.key}: no {self.service} job submitted")
             report = self.writer.write(t.target, None, step.write, context.log)
-            return WriteReport({"new_bronze_files": 0, **report.metadata}, report.checks).materialize_result()
+            return WriteReport({"new_bronze_files": 0, **reattached, **report.metadata}, report.checks).materialize_result()
         extras = {SETTINGS_EXTRA: self.job_variables, PARTITIONS_EXTRA: list(step.write.partition_keys)}
         release = Release(self.pipes_bucket, self.release)
         release.require(self.s3())
         result = self.submit(context, t, extras, release).get_materialize_result()
         return dg.MaterializeResult(
-            asset_key=result.asset_key, metadata={**(result.metadata or {}), "lakehouse_release": release.hash}, check_results=result.check_results,
+            asset_key=result.asset_key, metadata={**(result.metadata or {}), **reattached, "lakehouse_release": release.hash},
+            check_results=result.check_results,
             data_version=result.data_version, tags=result.tags,
         )
 
@@ -104,13 +105,27 @@ class RemoteCompute(SparkCompute):
         """(state, ended) of a job run."""
         raise NotImplementedError
 
-    def await_job_run(self, job_run_id: str) -> str:
+    def stop_job_run(self, job_run_id: str) -> None:
+        raise NotImplementedError
+
+    def await_job_run(self, context: dg.AssetExecutionContext, job_run_id: str) -> str:
+        """Wait for the job run to end; its end state. Terminating the run stops it."""
         deadline = time.monotonic() + self.max_wait_seconds
-        while True:
-            state, ended = self.job_run_state(job_run_id)
-            if ended or time.monotonic() > deadline:
-                return state
-            time.sleep(self.poll_seconds)
+        try:
+            while True:
+                state, ended = self.job_run_state(job_run_id)
+                if ended:
+                    return state
+                if time.monotonic() > deadline:  # never a second job beside one still running
+                    raise RuntimeError(
+                        f"{self.service} job run {job_run_id} of an earlier attempt is still {state} after {self.max_wait_seconds:.0f} s: "
+                        "stop it, or wait for it, and retry the step"
+                    )
+                time.sleep(self.poll_seconds)
+        except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt):
+            context.log.warning(f"[pipes] execution interrupted, stopping {self.service} job run {job_run_id}")
+            self.stop_job_run(job_run_id)
+            raise
 
     def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict, release: Release) -> Any:
         raise NotImplementedError
@@ -127,8 +142,18 @@ class RemoteCompute(SparkCompute):
         s3 = self.s3()
         return {
             "context_injector": PipesS3ContextInjector(bucket=self.pipes_bucket, client=s3, key_prefix=PIPES_PREFIX),
-            "message_reader": PipesS3MessageReader(bucket=self.pipes_bucket, client=s3, interval=self.message_interval),
+            "message_reader": _PipesS3Messages(bucket=self.pipes_bucket, client=s3, interval=self.message_interval),
         }
+
+
+class _PipesS3Messages(PipesS3MessageReader):
+    """PipesS3MessageReader whose message chunks go under ``pipes/`` like the context (its own put
+    them at the bucket's root, outside what the job roles may write; docs/remote-compute.md)."""
+
+    @contextlib.contextmanager
+    def get_params(self):
+        with super().get_params() as params:
+            yield {**params, "key_prefix": f"{PIPES_PREFIX}{params['key_prefix']}"}
 
 
 class RemoteJobFailed(RuntimeError):
@@ -189,6 +214,9 @@ class GlueCompute(RemoteCompute):
         state = self.client("glue").get_job_run(JobName=self.job_name, RunId=job_run_id)["JobRun"]["JobRunState"]
         return state, state not in GLUE_ACTIVE
 
+    def stop_job_run(self, job_run_id: str) -> None:
+        self.client("glue").batch_stop_job_run(JobName=self.job_name, JobRunIds=[job_run_id])
+
     def submit(self, context: dg.AssetExecutionContext, t: Transformation, extras: dict, release: Release) -> Any:
         client = _GlueClient(client=self.client("glue"), forward_termination=True, **self.pipes_io())
         params = {
@@ -247,11 +275,15 @@ class EmrServerlessCompute(RemoteCompute):
 
     def running_job_run(self, run_id: str, t: Transformation) -> str | None:
         emr = self.client("emr-serverless")
-        for run in emr.list_job_runs(applicationId=self.application_id, states=list(EMR_ACTIVE))["jobRuns"]:
-            tags = emr.get_job_run(applicationId=self.application_id, jobRunId=run["id"])["jobRun"].get("tags") or {}
-            if (tags.get(RUN_TAG), tags.get(ASSET_TAG)) == (run_id, t.key):
-                return run["id"]
+        for page in emr.get_paginator("list_job_runs").paginate(applicationId=self.application_id, states=list(EMR_ACTIVE)):
+            for run in page["jobRuns"]:
+                tags = emr.get_job_run(applicationId=self.application_id, jobRunId=run["id"])["jobRun"].get("tags") or {}
+                if (tags.get(RUN_TAG), tags.get(ASSET_TAG)) == (run_id, t.key):
+                    return run["id"]
         return None
+
+    def stop_job_run(self, job_run_id: str) -> None:
+        self.client("emr-serverless").cancel_job_run(applicationId=self.application_id, jobRunId=job_run_id)
 
     def job_run_state(self, job_run_id: str) -> tuple[str, bool]:
         state = self.client("emr-serverless").get_job_run(applicationId=self.application_id, jobRunId=job_run_id)["jobRun"]["state"]
