@@ -10,6 +10,7 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.contracts.model import Layer
+from lakehouse.resources import iceberg_spark
 from lakehouse.io.arrow_store import ArrowTableStore
 from lakehouse.io.table_store import TableStore
 from lakehouse.settings import Settings
@@ -36,7 +37,8 @@ def settings(tmp_path) -> Settings:
 
 
 # The Iceberg Spark runtime and its companions (jars/pom.xml fetches them here; CI always does).
-ICEBERG_JARS = sorted(str(p) for p in (Path(__file__).resolve().parents[1] / ".jars").glob("*.jar"))
+_JARS = Path(__file__).resolve().parents[1] / ".jars"
+ICEBERG_JARS = [] if iceberg_spark.missing_jars(_JARS) else [str(p) for p in iceberg_spark.jar_paths(_JARS)]
 
 
 def make_store(home: Path, kind: str = "arrow", spark_session=None) -> TableStore:

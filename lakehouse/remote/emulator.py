@@ -74,7 +74,8 @@ _SPARK_LOG_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARN|DEBUG) 
 class JobProcess:
     """One job run's process: its state as the services report it, and its output lines."""
 
-    def __init__(self, command: list[str], env: dict[str, str], cwd: str, on_line, max_seconds: float):
+    def __init__(self, job_run_id: str, command: list[str], env: dict[str, str], cwd: str, on_line, max_seconds: float):
+        self.job_run_id = job_run_id
         self.capacity = (0.0, 0.0)  # EMR Serverless: (vCPUs, memory GB) billed while it runs
         self.started = time.monotonic()
         self.started_on = dt.datetime.now(dt.UTC)
@@ -192,7 +193,7 @@ class JobRunner:
                 logs.create_log_group(logGroupName=group)
             logs.create_log_stream(logGroupName=group, logStreamName=run.job_run_id)
         sink = _LogSink(logs, {kind: (f"{GLUE_LOG_GROUP}/{kind}", run.job_run_id) for kind in ("output", "error")})
-        process = JobProcess(command, self.job_env(), str(script.parent), sink.put, self.max_run_seconds)
+        process = JobProcess(run.job_run_id, command, self.job_env(), str(script.parent), sink.put, self.max_run_seconds)
         self.processes.append(process)
         return process
 
@@ -223,7 +224,7 @@ class JobRunner:
         for kind in ("stdout", "stderr"):
             logs.create_log_stream(logGroupName=EMR_LOG_GROUP, logStreamName=f"{prefix}/{kind}")
         sink = _LogSink(logs, {"output": (EMR_LOG_GROUP, f"{prefix}/stdout"), "error": (EMR_LOG_GROUP, f"{prefix}/stderr")})
-        process = JobProcess(command, {**self.job_env(), **driver_env}, str(script.parent), sink.put, self.max_run_seconds)
+        process = JobProcess(run.id, command, {**self.job_env(), **driver_env}, str(script.parent), sink.put, self.max_run_seconds)
         process.capacity = _emr_capacity(dict(c.split("=", 1) for c in conf))
         self.processes.append(process)
         return process
@@ -233,13 +234,37 @@ class JobRunner:
 
         command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", "local[2]", "--conf", "spark.ui.enabled=false",
                    "--conf", "spark.log.level=WARN"]
-        if iceberg and self.spark_jars is not None:
+        if self.spark_jars is not None:
             from lakehouse.resources.iceberg_spark import jar_paths
 
-            command += ["--jars", ",".join(str(p) for p in jar_paths(self.spark_jars))]
+            command += ["--jars", ",".join(str(p) for p in [*(jar_paths(self.spark_jars) if iceberg else []), *self.s3_filesystem()])]
+            command += [part for key, value in self.s3_filesystem_conf().items() for part in ("--conf", f"{key}={value}")]
         for item in conf:
             command += ["--conf", item.removeprefix("--conf ").strip()]
         return command
+
+    def s3_filesystem(self) -> list[Path]:
+        """The jars of the s3:// file system Glue and EMR give every job (EMRFS), here S3A: so a job
+        reads plain Parquet on S3 (Bronze) with Spark, as on AWS."""
+        from lakehouse.resources.iceberg_spark import FETCH_COMMAND, S3_FILESYSTEM_JARS
+
+        jars = [self.spark_jars.expanduser().absolute() / name for name in S3_FILESYSTEM_JARS]
+        if missing := [j.name for j in jars if not j.is_file()]:
+            raise FileNotFoundError(
+                f"the emulated jobs' s3:// file system is missing from {self.spark_jars} ({', '.join(missing)}): fetch it with `{FETCH_COMMAND}`"
+            )
+        return jars
+
+    def s3_filesystem_conf(self) -> dict[str, str]:
+        """S3A as the ``s3://`` scheme, against this endpoint, with the job's environment credentials."""
+        return {
+            "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+            "spark.hadoop.fs.s3a.endpoint": self.endpoint,
+            "spark.hadoop.fs.s3a.endpoint.region": self.region,
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+            "spark.hadoop.fs.s3a.aws.credentials.provider": "com.amazonaws.auth.EnvironmentVariableCredentialsProvider",
+        }
 
     def job_env(self) -> dict[str, str]:
         """The job's environment: this server as every AWS endpoint, its region, this Python."""

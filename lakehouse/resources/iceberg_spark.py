@@ -35,6 +35,10 @@ ICEBERG_JARS = (
     f"iceberg-aws-bundle-{ICEBERG_VERSION}.jar",
     f"sqlite-jdbc-{SQLITE_JDBC_VERSION}.jar",
 )
+# The s3:// file system Glue and EMR give Spark (EMRFS), for the local emulation of their jobs:
+# S3A of Spark 3.5's Hadoop (3.3.4) and the AWS SDK it was built on. jars/pom.xml fetches them too.
+HADOOP_VERSION = "3.3.4"
+S3_FILESYSTEM_JARS = (f"hadoop-aws-{HADOOP_VERSION}.jar", "aws-java-sdk-bundle-1.12.262.jar")
 # Run from the project root; jars/pom.xml sends the jars to <project root>/.jars.
 FETCH_COMMAND = "mvn -q -B -f jars/pom.xml dependency:copy-dependencies"
 

@@ -141,13 +141,14 @@ def gold_lineage(step: TransformationStep, t: Transformation, store: TableStore)
 
 
 def load_source(session, store: TableStore, read: SourceRead):
-    """Spark reads local Parquet files itself (no copy through this process); anything else,
-    such as s3:// without a Hadoop S3 connector, comes through Arrow."""
+    """Spark reads the Parquet files itself where it has a file system for them (local files
+    always; s3:// on Glue and EMR, whose EMRFS provides it): no row passes through this process.
+    Anything else, such as s3:// on a local Spark without a Hadoop S3 connector, comes through Arrow."""
     from pyspark.sql import functions as F
 
     contract = read.contract
     files = store.data_files(contract, bronze_files=read.bronze_files, days=read.days)
-    if files is not None and all(f.startswith("file:") for f in files):
+    if files is not None and all(spark_reads(session, f) for f in {f.partition(":")[0] for f in files}):
         if not files:
             return session.createDataFrame([], contract.spark_schema)
         reader = session.read.schema(contract.spark_schema)
@@ -161,6 +162,19 @@ def load_source(session, store: TableStore, read: SourceRead):
         return df
     return arrow_to_spark(session, read.arrow(store), contract.spark_schema)
 
+
+def spark_reads(session, scheme: str) -> bool:
+    """Whether ``session``'s Hadoop has a file system for URIs of ``scheme`` (e.g. ``s3``)."""
+    if scheme == "file":
+        return True
+    jvm = getattr(session, "_jvm", None)
+    if jvm is None:  # Spark Connect: the server's file systems cannot be asked from here
+        return False
+    try:
+        jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(scheme, session._jsc.hadoopConfiguration())
+    except Exception:  # noqa: BLE001 - py4j raises UnsupportedFileSystemException as Py4JJavaError
+        return False
+    return True
 
 
 def _reject_files(t: Transformation, inputs: dict) -> Callable[[], list[tuple[str, int]] | None]:

@@ -12,11 +12,12 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster_aws.pipes import PipesGlueClient
+from dagster_aws.pipes import PipesEMRServerlessClient, PipesGlueClient
 
 from lakehouse.assets.transformation import transformation_asset
 from lakehouse.contracts.tables import ORDERS
@@ -24,6 +25,7 @@ from lakehouse.contracts.transformations import registered
 from lakehouse.definitions import build_definitions
 from lakehouse.remote.emulator import GLUE_ROLE, emulated_aws, provision
 from lakehouse.resources.release import current_release
+from lakehouse.resources.remote_protocol import DRIVER_KEY
 from lakehouse.settings import load_settings
 from lakehouse.sources.sample import land_sample
 from lakehouse_tests.aws.server import LAKEHOUSE_VARIABLES, REGION, MotoAws, aws_test_env
@@ -162,8 +164,29 @@ def _orders_rows(defs: dg.Definitions) -> int:
     return defs.resources["store"].get_store().info(ORDERS).row_count
 
 
-def test_messages_arrive_while_the_job_runs_and_terminating_the_run_stops_it(remote, tmp_path):
+@dataclasses.dataclass(frozen=True)
+class Service:
+    """What the lifecycle tests need to know of one remote service."""
+
+    compute: str  # LAKEHOUSE_COMPUTE
+    running: str
+    stopped: str  # the state a terminated run's job ends in
+    succeeded: str
+    stop_message: str  # what the dagster-aws Pipes client logs when it stops the job
+    state: Callable[[object], str]  # an emulated job's state, as the service reports it
+    wait: tuple[type, str]  # the Pipes client's method that awaits the job
+
+
+GLUE = Service("glue", "RUNNING", "STOPPED", "SUCCEEDED", "Successfully stopped Glue job run", lambda job: job.glue_state,
+               (PipesGlueClient, "_wait_for_job_run_completion"))
+EMR = Service("emr-serverless", "RUNNING", "CANCELLED", "SUCCESS", "[pipes] Terminating EMR Serverless job run", lambda job: job.emr_state,
+              (PipesEMRServerlessClient, "_wait_for_completion"))
+
+
+@pytest.mark.parametrize("service", [GLUE, EMR], ids=lambda s: s.compute)
+def test_messages_arrive_while_the_job_runs_and_terminating_the_run_stops_it(remote, tmp_path, monkeypatch, service):
     aws, runner = remote
+    monkeypatch.setenv("LAKEHOUSE_COMPUTE", service.compute)
     defs = build_definitions(load_settings())
     _ingest_bronze(defs)
     dagster_home = tmp_path / "dagster_home_cli"
@@ -186,7 +209,7 @@ def test_messages_arrive_while_the_job_runs_and_terminating_the_run_stops_it(rem
         while "external process successfully opened dagster pipes" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.5)
         assert "external process successfully opened dagster pipes" in log.read_text(), log.read_text()[-3000:]
-        assert job.glue_state == "RUNNING"
+        assert service.state(job) == service.running
         process.send_signal(signal.SIGINT)  # Ctrl-C: Dagster terminates the run, the client stops the job
         process.wait(timeout=120)
     finally:
@@ -196,38 +219,70 @@ def test_messages_arrive_while_the_job_runs_and_terminating_the_run_stops_it(rem
     while job.ended is None and time.monotonic() < deadline:
         time.sleep(0.5)
     output = Path(log).read_text()
-    assert job.glue_state == "STOPPED", output[-3000:]
+    assert service.state(job) == service.stopped, output[-3000:]
     assert job.process.poll() is not None  # the job's own process is gone
-    assert "Successfully stopped Glue job run" in output, output[-3000:]
+    assert service.stop_message in output, output[-3000:]
     assert _orders_rows(defs) == 0
 
 
-def test_a_retried_step_awaits_the_job_its_first_attempt_started(remote, monkeypatch):
+@pytest.mark.parametrize("service", [GLUE, EMR], ids=lambda s: s.compute)
+def test_a_retried_step_awaits_the_job_its_first_attempt_started(remote, monkeypatch, service):
     _, runner = remote
+    monkeypatch.setenv("LAKEHOUSE_COMPUTE", service.compute)
     defs = build_definitions(load_settings())
     _ingest_bronze(defs)
     # The first attempt loses its connection while its job runs (a transient error in the Dagster
     # process, which the retry policy retries); the job itself goes on.
-    original = PipesGlueClient._wait_for_job_run_completion
-    lost: list[str] = []
+    client_class, method = service.wait
+    original = getattr(client_class, method)
+    lost: list[object] = []
 
-    def connection_lost_once(self, job_name, run_id):
+    def connection_lost_once(self, *args):
         if not lost:
-            lost.append(run_id)
-            raise ConnectionError("Connection reset by peer while polling glue.eu-west-1.amazonaws.com")
-        return original(self, job_name, run_id)
+            lost.append(args)
+            raise ConnectionError("Connection reset by peer while polling the service's endpoint")
+        return original(self, *args)
 
-    monkeypatch.setattr(PipesGlueClient, "_wait_for_job_run_completion", connection_lost_once)
+    monkeypatch.setattr(client_class, method, connection_lost_once)
     asset = transformation_asset(registered("silver/orders"), retry_policy=dg.RetryPolicy(max_retries=1))
     result = dg.materialize([asset], resources=defs.resources)
     assert result.success and len(lost) == 1
-    assert len(runner.processes) == 1 and runner.processes[0].glue_state == "SUCCEEDED"  # started once
+    assert len(runner.processes) == 1 and service.state(runner.processes[0]) == service.succeeded  # started once
     (event,) = result.get_asset_materialization_events()
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
-    assert metadata["reattached_job_run"] == lost[0] and metadata["reattached_job_state"] == "SUCCEEDED"
+    assert metadata["reattached_job_run"] == runner.processes[0].job_run_id and metadata["reattached_job_state"] == service.succeeded
     # It planned after the earlier job ended: that job applied the batch, so nothing was left to run.
     assert metadata["new_bronze_files"] == 0 and metadata["outcome"] == "no new data"
     assert _orders_rows(defs) == metadata["dagster/row_count"] > 0
+
+
+# The real driver, in a job where reading a source through Arrow (rows through the driver's
+# Python, not Spark's readers) fails the job.
+SPARK_READS_DRIVER = textwrap.dedent("""
+    from lakehouse.remote import driver
+    from lakehouse.resources import transformation_run
+
+    def through_arrow(*args, **kwargs):
+        raise AssertionError("the job read a source through Arrow, not with Spark")
+
+    transformation_run.arrow_to_spark = through_arrow
+    driver.main()
+""")
+
+
+def test_a_remote_job_reads_bronze_on_s3_with_spark(remote):
+    aws, runner = remote
+    settings = load_settings()
+    # The Glue job's script (terraform's, the same for every release) is this driver.
+    aws.client("s3").put_object(Bucket=settings.bucket("artifacts"), Key=DRIVER_KEY, Body=SPARK_READS_DRIVER.encode())
+    defs = build_definitions(settings)
+    _ingest_bronze(defs)
+    result = dg.materialize([transformation_asset(registered("silver/orders"), retry_policy=None)], resources=defs.resources, raise_on_error=False)
+    assert result.success, _error_text(result)
+    assert [p.glue_state for p in runner.processes] == ["SUCCEEDED"]
+    (event,) = result.get_asset_materialization_events()
+    assert event.materialization.metadata["records_read"].value > 0
+    assert _orders_rows(defs) > 0
 
 
 def test_a_transformation_pinned_to_local_spark_runs_locally_whatever_the_compute(remote):
