@@ -115,10 +115,16 @@ def build_wheel() -> Path:
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
         capture_output=True, text=True, timeout=600,
     )
-    wheel = out / wheel_name()
-    if done.returncode != 0 or not wheel.is_file():
+    built = sorted(out.glob("lakehouse-*.whl"))
+    if done.returncode != 0 or not built:
         raise PackageError(f"building the wheel failed: {(done.stderr or done.stdout).strip()[-500:]}")
-    return wheel
+    if built[0].name != wheel_name():
+        # The release is named after the installed version (the one jobs and the code location run).
+        raise PackageError(
+            f"the checkout builds {built[0].name} but the installed package is {wheel_name()} (pyproject.toml's version "
+            "changed since it was installed): reinstall the project (pip install -e .) and package again"
+        )
+    return built[0]
 
 
 def upload(s3, bucket: str) -> tuple[Release, list[str]]:

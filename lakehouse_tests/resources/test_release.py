@@ -61,3 +61,11 @@ def test_a_release_that_is_not_uploaded_is_refused_naming_the_command(artifacts)
     s3, bucket = artifacts
     with pytest.raises(ReleaseMissing, match=rf"release 0123456789abcdef, which is not in s3://{bucket}/releases/0123456789abcdef/.*lakehouse package --upload"):
         Release(bucket, "0123456789abcdef").require(s3)
+
+
+def test_a_checkout_whose_version_differs_from_the_installed_one_is_refused_naming_the_fix(monkeypatch):
+    installed = "lakehouse-0.0.1-py3-none-any.whl"  # as if pyproject.toml's version moved on since installing
+    monkeypatch.setattr(release_module, "wheel_name", lambda: installed)
+    release_module.build_wheel.cache_clear()  # built once per process: build it again here
+    with pytest.raises(release_module.PackageError, match=rf"builds lakehouse-.*\.whl but the installed package is {installed}.*pip install -e \."):
+        release_module.build_wheel()
