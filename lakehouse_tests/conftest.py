@@ -10,9 +10,9 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.contracts.model import Layer
-from lakehouse.resources import iceberg_spark
 from lakehouse.io.arrow_store import ArrowTableStore
 from lakehouse.io.table_store import TableStore
+from lakehouse.resources import iceberg_spark
 from lakehouse.settings import Settings
 
 # Test samples are small, so one invalid record of each kind per day is a large share of them:

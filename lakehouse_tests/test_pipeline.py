@@ -29,10 +29,10 @@ from lakehouse.contracts import ALL_TABLES
 from lakehouse.contracts import tables as t
 from lakehouse.contracts.model import Layer
 from lakehouse.environment import resources_for
+from lakehouse.faults import FAULT_VARIABLE
 from lakehouse.io.arrow_store import ArrowTableStore
 from lakehouse.io.spark_store import SparkTableStore
 from lakehouse.io.table_store import TableStore
-from lakehouse.faults import FAULT_VARIABLE
 from lakehouse.remote.emulator import emulated_aws, provision
 from lakehouse.settings import Settings, load_settings
 from lakehouse.sources.sample import land_sample

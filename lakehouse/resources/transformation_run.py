@@ -172,7 +172,7 @@ def spark_reads(session, scheme: str) -> bool:
         return False
     try:
         jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(scheme, session._jsc.hadoopConfiguration())
-    except Exception:  # noqa: BLE001 - py4j raises UnsupportedFileSystemException as Py4JJavaError
+    except Exception:
         return False
     return True
 
