@@ -444,7 +444,29 @@ def parser() -> argparse.ArgumentParser:
     dev_aws.add_argument("--region", default="eu-west-1")
     dev_aws.add_argument("--for", dest="seconds", type=_seconds, default=0, metavar="SECONDS", help="stop after SECONDS (default: until Ctrl-C)")
     dev_aws.set_defaults(run=cmd_dev_aws)
+    infra = command("infra", help="what the terraform stack reads from the code")
+    infra_sub = infra.add_subparsers(dest="infra_command", required=True)
+    export = infra_sub.add_parser("export", help="write terraform/lakehouse.auto.tfvars.json (layers, buckets, databases, transformations)")
+    export.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is not what the code exports")
+    export.add_argument("--output", type=Path, default=None, help="where to write (default terraform/lakehouse.auto.tfvars.json)")
+    export.set_defaults(run=cmd_infra_export)
     return p
+
+
+def cmd_infra_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Write (or with --check compare) the stack's view of the code."""
+    from lakehouse import infra
+
+    path = args.output or infra.EXPORT_PATH
+    if args.check:
+        if infra.is_current(path):
+            print(f"{path} is current")
+            return 0
+        print(f"{path} is stale: run `lakehouse infra export` and commit it", file=sys.stderr)
+        return 1
+    changed = infra.write(path)
+    print(f"{'wrote' if changed else 'unchanged:'} {path}")
+    return 0
 
 
 def cmd_package(args: argparse.Namespace, settings: Settings) -> int:

@@ -118,3 +118,8 @@ def registered(asset_key: str) -> Transformation:
         return _REGISTRY[asset_key]
     except KeyError:
         raise KeyError(f"no transformation produces {asset_key}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def all_registered() -> list[Transformation]:
+    """Every registered transformation, by asset key (import lakehouse.assets first to register them)."""
+    return [_REGISTRY[key] for key in sorted(_REGISTRY)]
