@@ -504,6 +504,7 @@ def cmd_dev_aws(args: argparse.Namespace, settings: Settings) -> int:
         variables = {
             "LAKEHOUSE_ENV": "aws", "LAKEHOUSE_AWS_REGION": args.region, "LAKEHOUSE_AWS_ENDPOINT_URL": endpoint,
             "LAKEHOUSE_LANDING": aws.landing_root, "LAKEHOUSE_ENVIRONMENT_NAME": name, "LAKEHOUSE_COMPUTE": "glue",
+            "LAKEHOUSE_DBT_TARGET": "duckdb",  # the local endpoint has no Athena: dbt-duckdb over its Glue catalog
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         }
         print(f"local AWS (moto) on {endpoint}: S3, Glue Data Catalog, CloudWatch Logs; Glue job runs of "

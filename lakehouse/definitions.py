@@ -24,7 +24,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         description="Rebuild the Gold partitions (report dates) that Silver changed.",
     )
     return dg.Definitions(
-        assets=all_assets(settings.partitions_start),
+        assets=all_assets(settings.partitions_start, settings.dbt_models_target),
         asset_checks=accounting_checks(),
         jobs=[ingest, publish],
         sensors=[landing_sensor, gold_sensor],

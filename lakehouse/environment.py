@@ -15,6 +15,7 @@ from lakehouse.io.aws import AwsConfig
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_write import TableWriter
 from lakehouse.resources.compute import LocalSparkCompute, SparkCompute
+from lakehouse.resources.dbt import DbtBuildResource
 from lakehouse.resources.iceberg_spark import iceberg_spark_config
 from lakehouse.resources.pipes_compute import EmrServerlessCompute, GlueCompute
 from lakehouse.resources.release import release_hash
@@ -116,6 +117,13 @@ def resources_for(settings: Settings) -> dict[str, Any]:
         "compute": compute_for(settings, spark, writer),
         # Each engine under its own key too, for transformations that pin one (Transformation.engine).
         **{f"compute_{engine.replace('-', '_')}": compute_for(settings, spark, writer, engine) for engine in engines_for(settings)},
+        # dbt models: built on dbt-duckdb and published through the same writer, or on Athena in aws mode.
+        "dbt": DbtBuildResource(
+            target=settings.dbt_models_target,
+            publish="in_place" if settings.dbt_models_target == "athena" else "table_store",
+            environment=settings.dbt_environment(),
+        ),
+        "table_writer": writer,
         "partitions": PartitionsResource(start=settings.partitions_start.isoformat()),
         # A LakehouseIOManager whose permanent errors bypass the assets' retry policy.
         "lakehouse_io_manager": FailFastIOManager(writer=writer),

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     glue_database_bronze: str | None = None
     glue_database_silver: str | None = None
     glue_database_gold: str | None = None
+    # dbt on Athena (aws mode): query results under this prefix (default s3://<artifacts bucket>/athena/),
+    # in this workgroup.
+    athena_staging_dir: str | None = None
+    athena_work_group: str = "primary"
+    # The dbt target of the models: "duckdb" (dbt-duckdb in the run's process, published through the
+    # table store: the default locally) or "athena" (the default in aws mode).
+    dbt_target: Literal["duckdb", "athena"] | None = None
 
     @field_validator("home")
     @classmethod
@@ -216,6 +223,24 @@ class Settings(BaseSettings):
         # The layer's folder inside its bucket keeps tables of different layers apart even when
         # several layers share one bucket.
         return f"s3://{self.bucket(layer)}/{layer}"
+
+    @property
+    def dbt_models_target(self) -> str:
+        """The dbt target the models run on: the setting, else dbt-duckdb locally and Athena in aws mode."""
+        return self.dbt_target or ("athena" if self.env == "aws" else "duckdb")
+
+    def dbt_environment(self) -> dict[str, str]:
+        """What the dbt profile and sources read in aws mode: region, Glue databases, Athena paths."""
+        if self.dbt_models_target != "athena":
+            return {}
+        return {
+            "LAKEHOUSE_AWS_REGION": self.aws_region or "",
+            "LAKEHOUSE_DBT_SILVER_SCHEMA": self.glue_database("silver"),
+            "LAKEHOUSE_DBT_GOLD_SCHEMA": self.glue_database("gold"),
+            "LAKEHOUSE_DBT_ATHENA_STAGING_DIR": self.athena_staging_dir or f"s3://{self.bucket('artifacts')}/athena/",
+            "LAKEHOUSE_DBT_ATHENA_DATA_DIR": f"{self.layer_location('gold')}/dbt/",
+            "LAKEHOUSE_DBT_ATHENA_WORK_GROUP": self.athena_work_group,
+        }
 
     @property
     def job_name(self) -> str:

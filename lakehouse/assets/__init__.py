@@ -6,6 +6,7 @@ import warnings
 import dagster as dg
 
 from lakehouse.assets.bronze import bronze_assets
+from lakehouse.assets.gold.dbt_models import dbt_model_assets
 from lakehouse.assets.gold.sales import customer_summary, daily_sales
 from lakehouse.assets.silver.customers import customers, customers_rejects
 from lakehouse.assets.silver.orders import orders, orders_rejects
@@ -19,7 +20,7 @@ TRANSFORMATIONS = (orders, orders_rejects, customers, customers_rejects, daily_s
 GOLD_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=48), warn_window=dt.timedelta(hours=26))
 
 
-def all_assets(partitions_start: dt.date = dt.date(2000, 1, 1)) -> list[dg.AssetsDefinition]:
+def all_assets(partitions_start: dt.date = dt.date(2000, 1, 1), dbt_target: str = "duckdb") -> list[dg.AssetsDefinition]:
     days = daily_partitions(partitions_start)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)  # single-run backfill policy is marked beta
@@ -27,6 +28,7 @@ def all_assets(partitions_start: dt.date = dt.date(2000, 1, 1)) -> list[dg.Asset
         for t in TRANSFORMATIONS:
             extra = {"freshness_policy": GOLD_FRESHNESS} if t.target.layer is Layer.gold else {}
             assets.append(transformation_asset(t, partitions_def=days, **extra))
+    assets.append(dbt_model_assets(dbt_target))
     return assets
 
 

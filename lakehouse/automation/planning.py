@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
@@ -26,6 +27,7 @@ from lakehouse.contracts.tables import (
 from lakehouse.io.bronze_files import landing_key
 from lakehouse.io.table_store import TableStore
 from lakehouse.io.watermarks import ALL_DAYS, BuiltFrom, applied_seq, is_stale, source_changes, stale_days
+from lakehouse.resources.dbt import DbtModel, stale_models
 from lakehouse.sources.landing import LandingFile, LandingZone
 
 INGEST_JOB = "ingest"
@@ -130,9 +132,16 @@ class GoldPlan:
     report_dates: list[dt.date]  # daily_sales partitions Silver changed since they were last built
     summary_stale: bool  # customer_summary is older than a change to Silver orders or customers
     silver_version: str  # the Silver versions planned from ("silver.orders=12,..."): a run key part
+    # dbt models to build (their Silver sources or SQL changed since they were built)
+    dbt_models: tuple[dg.AssetKey, ...] = ()
+
+    @property
+    def unpartitioned(self) -> list[dg.AssetKey]:
+        """Whole-table Gold assets to rebuild: they ride on the first publish run."""
+        return ([CUSTOMER_SUMMARY.asset_key] if self.summary_stale else []) + list(self.dbt_models)
 
 
-def plan_gold(store: TableStore) -> GoldPlan:
+def plan_gold(store: TableStore, dbt_models: Sequence[DbtModel] = ()) -> GoldPlan:
     """Gold work implied by Silver changes, read from the tables themselves: each Silver snapshot
     says which days it changed, each Gold table how far it is rebuilt (``io/watermarks.py``). A
     crash between a commit and Dagster recording it cannot hide a change from this plan."""
@@ -147,18 +156,21 @@ def plan_gold(store: TableStore) -> GoldPlan:
         source_built = BuiltFrom.parse(summary_props, source.qualified_name)
         summary_stale |= is_stale(source_changes(store, source, source_built.through), source_built)
     version = ",".join(f"{s.qualified_name}={store.current_seq(s)}" for s in (ORDERS, CUSTOMERS))
-    return GoldPlan(sorted(stale), summary_stale, version)
+    models = tuple(m.contract.asset_key for m in stale_models(store, dbt_models))
+    if models:  # a new SQL version is a new plan too
+        version += ",dbt=" + hashlib.sha256(",".join(m.code_version for m in dbt_models).encode()).hexdigest()[:12]
+    return GoldPlan(sorted(stale), summary_stale, version, models)
 
 
 DAILY_SALES_DAYS_COLUMN = "created_at"  # gold/daily_sales partition D holds the orders created on D
 
 
 def publish_requests(plan: GoldPlan, run_key_prefix: str | None = None) -> list[dg.RunRequest]:
-    """One publish run per range of consecutive pending report dates; customer_summary rides on the
-    first (or runs alone when only it is stale)."""
+    """One publish run per range of consecutive pending report dates; the whole-table Gold assets
+    (customer_summary, the dbt models) ride on the first (or run alone when only they are stale)."""
     requests = []
     for i, (first, last) in enumerate(contiguous_ranges(plan.report_dates)):
-        selection = [DAILY_SALES.asset_key] + ([CUSTOMER_SUMMARY.asset_key] if i == 0 and plan.summary_stale else [])
+        selection = [DAILY_SALES.asset_key] + (plan.unpartitioned if i == 0 else [])
         requests.append(
             dg.RunRequest(
                 run_key=f"{run_key_prefix}:{plan.silver_version}:{first}:{last}" if run_key_prefix else None,
@@ -167,12 +179,12 @@ def publish_requests(plan: GoldPlan, run_key_prefix: str | None = None) -> list[
                 tags={**range_tags(first, last), PIPELINE_TAG: PUBLISH_JOB},
             )
         )
-    if not requests and plan.summary_stale:
+    if not requests and plan.unpartitioned:
         requests.append(
             dg.RunRequest(
                 run_key=f"{run_key_prefix}:{plan.silver_version}:summary" if run_key_prefix else None,
                 job_name=PUBLISH_JOB,
-                asset_selection=[CUSTOMER_SUMMARY.asset_key],
+                asset_selection=plan.unpartitioned,
                 tags={PIPELINE_TAG: PUBLISH_JOB},
             )
         )

@@ -111,7 +111,7 @@ def refresh(
         execute(INGEST_JOB, tags=tags, asset_selection=selection)
     if not outcome.success:
         return outcome
-    plan = plan_gold(resources["store"].get_store())
+    plan = plan_gold(resources["store"].get_store(), resources["dbt"].models())
     inside, outside = split_by_partitions(plan.report_dates, partitions)
     if outside:
         log(outside_message(outside, partitions))

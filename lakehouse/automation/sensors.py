@@ -22,6 +22,7 @@ from lakehouse.automation.planning import (
 )
 from lakehouse.automation.runs import fail_dead_runs
 from lakehouse.io.store_resource import TableStoreResource
+from lakehouse.resources.dbt import DbtBuildResource
 from lakehouse.sources.landing import LandingZoneResource
 
 # Files land in the folder of the day they arrive (docs/landing-contract.md), so each tick lists only
@@ -73,11 +74,11 @@ def _day(relative_path: str) -> dt.date:
 
 
 @dg.sensor(job_name=PUBLISH_JOB, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
-def gold_sensor(context: dg.SensorEvaluationContext, store: TableStoreResource, partitions: PartitionsResource):
+def gold_sensor(context: dg.SensorEvaluationContext, store: TableStoreResource, partitions: PartitionsResource, dbt: DbtBuildResource):
     """Requests publish runs for exactly the Gold days that Silver changed, read from the tables:
     the run key names the Silver versions planned from, so one plan is requested once. Days
     without a partition are logged and left out."""
-    plan = plan_gold(store.get_store())
+    plan = plan_gold(store.get_store(), dbt.models())
     inside, outside = split_by_partitions(plan.report_dates, partitions.definition())
     if outside:
         context.log.warning(outside_message(outside, partitions.definition()))

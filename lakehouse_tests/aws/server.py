@@ -34,7 +34,7 @@ AWS_UNSET = ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_END
 LAKEHOUSE_VARIABLES = (
     "LAKEHOUSE_ENV", "LAKEHOUSE_LANDING", "LAKEHOUSE_ENVIRONMENT_NAME", "LAKEHOUSE_AWS_REGION", "LAKEHOUSE_AWS_ENDPOINT_URL",
     "LAKEHOUSE_S3_ENDPOINT_URL", "LAKEHOUSE_GLUE_ENDPOINT_URL", "LAKEHOUSE_COMPUTE", "LAKEHOUSE_GLUE_JOB_NAME", "LAKEHOUSE_EMR_APPLICATION_ID",
-    "LAKEHOUSE_EMR_EXECUTION_ROLE_ARN", "LAKEHOUSE_SPARK_RUNTIME",
+    "LAKEHOUSE_EMR_EXECUTION_ROLE_ARN", "LAKEHOUSE_SPARK_RUNTIME", "LAKEHOUSE_DBT_TARGET",
     *(f"LAKEHOUSE_{layer.upper()}_BUCKET" for layer in (*LAYERS, "artifacts")),
     *(f"LAKEHOUSE_GLUE_DATABASE_{layer.upper()}" for layer in LAYERS),
 )
@@ -64,6 +64,8 @@ class AwsEnvironment:
             "LAKEHOUSE_AWS_REGION": self.region,
             "LAKEHOUSE_AWS_ENDPOINT_URL": self.endpoint,
             "LAKEHOUSE_LANDING": self.landing,
+            # No Athena on the local endpoint: the dbt models run on dbt-duckdb over the Glue catalog.
+            "LAKEHOUSE_DBT_TARGET": "duckdb",
         }
 
     def bucket(self, layer: str) -> str:

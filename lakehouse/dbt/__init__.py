@@ -1,0 +1,1 @@
+"""The lakehouse's dbt project (SQL models of Gold tables) and its dbt-duckdb source plugin."""
