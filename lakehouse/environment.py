@@ -122,6 +122,7 @@ def resources_for(settings: Settings) -> dict[str, Any]:
             target=settings.dbt_models_target,
             publish="in_place" if settings.dbt_models_target == "athena" else "table_store",
             environment=settings.dbt_environment(),
+            work_dir=str(settings.home / "dbt"),
         ),
         "table_writer": writer,
         "partitions": PartitionsResource(start=settings.partitions_start.isoformat()),

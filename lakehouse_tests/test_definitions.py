@@ -30,6 +30,10 @@ ASSET_GROUPS = {
     "silver/customers_rejects": "silver",
     "gold/daily_sales": "gold",
     "gold/customer_summary": "gold",
+    # dbt models (lakehouse/dbt)
+    "gold/order_status_daily": "gold",
+    "gold/order_fulfilment_daily": "gold",
+    "gold/customer_cohorts": "gold",
 }
 # asset key -> the assets it is computed from
 ASSET_DEPS = {
@@ -41,8 +45,13 @@ ASSET_DEPS = {
     "silver/customers_rejects": {"bronze/customers_raw", "silver/customers"},
     "gold/daily_sales": {"silver/orders"},
     "gold/customer_summary": {"silver/orders", "silver/customers"},
+    "gold/order_status_daily": {"silver/orders"},
+    "gold/order_fulfilment_daily": {"gold/order_status_daily"},
+    "gold/customer_cohorts": {"silver/orders", "silver/customers"},
 }
-TRANSFORMATIONS = [key for key in ASSET_GROUPS if not key.startswith("bronze/")]  # Bronze copies, it does not transform
+DBT_MODELS = ["gold/order_status_daily", "gold/order_fulfilment_daily", "gold/customer_cohorts"]
+# Bronze copies, it does not transform; dbt models are SQL, not registered transformations
+TRANSFORMATIONS = [key for key in ASSET_GROUPS if not key.startswith("bronze/") and key not in DBT_MODELS]
 
 _LINEAGE = ["_source_file string!", "_ingested_at timestamptz!", "_batch_id string!"]
 _REJECT = ["record_id string!", "reason string!", "_raw string!", "_line_number long!", *_LINEAGE]
@@ -122,7 +131,7 @@ def test_ingest_and_publish_jobs_select_their_layers(defs):
         "bronze/orders_raw", "bronze/customers_raw",
         "silver/orders", "silver/customers", "silver/orders_rejects", "silver/customers_rejects",
     ])
-    assert publish == _keys(["gold/daily_sales", "gold/customer_summary"])
+    assert publish == _keys(["gold/daily_sales", "gold/customer_summary", *DBT_MODELS])
 
 
 def test_partitioned_assets_backfill_in_a_single_run(defs):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import importlib.metadata
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ from typing import Any, Literal
 
 import dagster as dg
 from dagster_dbt import DbtCliInvocation, DbtCliResource, DbtProject
+from packaging import version
 
 from lakehouse.contracts.dbt_models import dbt_contracts, model_nodes
 from lakehouse.contracts.model import Layer, TableContract
@@ -72,8 +74,24 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
+class _InstalledDbtCli(DbtCliResource):
+    """DbtCliResource for the dbt-core installed beside this process, without two costs of each
+    ``cli()`` call that buy the lakehouse nothing (measured 4.9 s and 4.5 s per build on a loaded
+    2-core machine): running ``dbt --version`` (its version is the installed dbt-core's), and
+    loading the adapter with all its macros in this process, a handle used only by
+    ``fetch_row_counts``/``fetch_column_metadata`` (the table store reports rows and columns)."""
+
+    @functools.cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None
+
+
+@functools.cache
 def _cli(target: str) -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project(target), target=target, dbt_executable=dbt_executable())
+    return _InstalledDbtCli(project_dir=dbt_project(target), target=target, dbt_executable=dbt_executable())
 
 
 @functools.cache
@@ -167,6 +185,15 @@ def stale_models(store: TableStore, models: Sequence[DbtModel]) -> list[DbtModel
     return [m for m in models if m.unique_id in stale]
 
 
+WORK_DIR_VARIABLE = "LAKEHOUSE_DBT_WORK_DIR"
+SCRATCH_DATABASE = "scratch.duckdb"
+
+
+def _remove_scratch(folder: Path) -> None:
+    for path in (folder / SCRATCH_DATABASE, folder / f"{SCRATCH_DATABASE}.wal"):
+        path.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def _environment(values: Mapping[str, str]) -> Iterator[None]:
     """``values`` in os.environ while the dbt process starts. DbtCliResource gives dbt a copy of
@@ -193,6 +220,25 @@ class DbtBuildResource(dg.ConfigurableResource):
     publish: Literal["table_store", "in_place"] = "table_store"
     # Passed to the dbt process (profiles.yml and sources.yml read them): schemas, staging paths.
     environment: dict[str, str] = {}
+    # Where dbt keeps its state between runs (its target folder with the partial-parse state, the
+    # duckdb target's scratch database): in the lakehouse home, so one home builds one at a time.
+    work_dir: str | None = None
+
+    @contextlib.contextmanager
+    def build_folder(self) -> Iterator[Path]:
+        """The work folder, held for one build at a time (another waits), its scratch database
+        removed before and after."""
+        if self.work_dir is None:
+            raise ValueError("DbtBuildResource.work_dir is not set: the folder dbt builds in (environment.py sets $LAKEHOUSE_HOME/dbt)")
+        folder = Path(self.work_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".build.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _remove_scratch(folder)
+            try:
+                yield folder
+            finally:
+                _remove_scratch(folder)
 
     @property
     def project(self) -> DbtProject:
@@ -209,5 +255,7 @@ class DbtBuildResource(dg.ConfigurableResource):
         # dagster-dbt copies dbt's partial-parse state from DBT_TARGET_PATH into the invocation's own
         # target path: the project's prepared one, so dbt does not parse the project again.
         prepared = {"DBT_TARGET_PATH": str(self.project.project_dir / self.project.target_path)}
+        if self.work_dir:
+            prepared[WORK_DIR_VARIABLE] = self.work_dir
         with _environment({**self.environment, **prepared, **extra_environment}):
             return dbt.cli(args, context=context, **kwargs)

@@ -32,7 +32,7 @@ def land(settings: Settings, source: str, day: str, name: str, text: str) -> str
 @pytest.fixture
 def env(settings):
     resources = resources_for(settings)
-    return settings, {"landing": resources["landing"], "store": resources["store"], "partitions": resources["partitions"]}
+    return settings, {k: resources[k] for k in ("landing", "store", "partitions", "dbt")}
 
 
 def evaluate(resources, cursor=None, instance=None):
@@ -190,10 +190,12 @@ def test_gold_sensor_requests_once_per_silver_version(env):
     settings, resources = env
     store = resources["store"].get_store()
     _merge_orders(store, ("a", 1, J3))
-    first = gold_sensor(dg.build_sensor_context(resources={"store": resources["store"], "partitions": resources["partitions"]}))
+    first = gold_sensor(dg.build_sensor_context(resources={k: resources[k] for k in ("store", "partitions", "dbt")}))
     assert [r.tags["dagster/asset_partition_range_start"] for r in first.run_requests] == ["2026-01-03"]
-    again = gold_sensor(dg.build_sensor_context(resources={"store": resources["store"], "partitions": resources["partitions"]}))
+    # the dbt models were never built: they ride on the first publish run
+    assert {m.contract.asset_key for m in resources["dbt"].models()} <= set(first.run_requests[0].asset_selection)
+    again = gold_sensor(dg.build_sensor_context(resources={k: resources[k] for k in ("store", "partitions", "dbt")}))
     assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]  # Dagster skips a known run key
     _merge_orders(store, ("a", 2, J3))
-    third = gold_sensor(dg.build_sensor_context(resources={"store": resources["store"], "partitions": resources["partitions"]}))
+    third = gold_sensor(dg.build_sensor_context(resources={k: resources[k] for k in ("store", "partitions", "dbt")}))
     assert third.run_requests[0].run_key != first.run_requests[0].run_key

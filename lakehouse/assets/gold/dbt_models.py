@@ -8,7 +8,6 @@ failed one is not published (its table stays as it was) and dbt skips what is bu
 
 
 import contextlib
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,11 @@ from lakehouse.io.metadata import info_metadata
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_write import TableWrite, TableWriter, WriteStep
 from lakehouse.io.watermarks import built_from_properties
-from lakehouse.resources.dbt import TARGETS, DbtBuildResource, DbtModel, dbt_models, dbt_project, load_manifest, stale_models
+from lakehouse.resources.dbt import SCRATCH_DATABASE, TARGETS, DbtBuildResource, DbtModel, dbt_models, dbt_project, load_manifest, stale_models
 
 # For `dagster-dbt project prepare-and-package --file lakehouse/assets/gold/dbt_models.py`: the image
 # is built with both targets' manifests, so no process parses the project at start-up.
 DUCKDB_PROJECT, ATHENA_PROJECT = (dbt_project(t) for t in TARGETS)
-DUCKDB_PATH_VARIABLE = "LAKEHOUSE_DBT_DUCKDB_PATH"
 
 
 class LakehouseDbtTranslator(DagsterDbtTranslator):
@@ -95,12 +93,12 @@ def build_models(context: dg.AssetExecutionContext, dbt: DbtBuildResource, write
     if dbt.publish == "in_place":
         yield from _build_in_place(context, dbt, store, selected)
         return
-    with tempfile.TemporaryDirectory(prefix="lakehouse-dbt-") as scratch:
-        database = Path(scratch) / "models.duckdb"
+    with dbt.build_folder() as folder:
+        database = folder / SCRATCH_DATABASE
         _load_unselected_parents(dbt.manifest(), store, models, selected, database)
         invocation = dbt.cli(
-            ["build"], context=context, raise_on_error=False, target_path=Path(scratch) / "target",
-            extra_environment={DUCKDB_PATH_VARIABLE: str(database), STORE_VARIABLE: _arrow_reader(writer.store).model_dump_json()},
+            ["build"], context=context, raise_on_error=False, target_path=folder / "target",
+            extra_environment={STORE_VARIABLE: _arrow_reader(writer.store).model_dump_json()},
         )
         built: dict[str, dg.Output] = {}
         checks: list[dg.AssetCheckResult] = []
@@ -160,8 +158,8 @@ def _load_unselected_parents(manifest: Mapping[str, Any], store, models: list[Db
 def _build_in_place(context: dg.AssetExecutionContext, dbt: DbtBuildResource, store, selected: list[DbtModel]) -> Iterator:
     """The target's engine wrote the tables (Athena: Iceberg tables in the Gold Glue database):
     dbt's events as they are, with each table as the catalog now has it."""
-    with tempfile.TemporaryDirectory(prefix="lakehouse-dbt-") as scratch:
-        invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=Path(scratch) / "target")
+    with dbt.build_folder() as folder:
+        invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=folder / "target")
         yield from _in_place_events(invocation, store, selected)
 
 
