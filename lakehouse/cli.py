@@ -333,11 +333,13 @@ def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
     from lakehouse.contracts import ALL_TABLES
     from lakehouse.environment import resources_for
 
-    store = resources_for(settings)["store"].get_store()
+    resources = resources_for(settings)
+    store = resources["store"].get_store()
     from lakehouse.io.glue import catalog_metadata
 
     rows = [("table", "layer", "mode", "rows", "snapshot", "location", "catalog")]
-    for contract in ALL_TABLES:
+    dbt_tables = [m.contract for m in resources["dbt"].models()]  # the dbt project's models (lakehouse/dbt)
+    for contract in (*ALL_TABLES, *dbt_tables):
         info = store.info(contract)
         snapshot = str(info.snapshot_id) if info.snapshot_id is not None else (f"{info.files} files" if info.exists else "-")
         catalog = catalog_metadata(store, contract)

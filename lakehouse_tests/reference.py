@@ -12,6 +12,7 @@ import csv
 import gzip
 import re
 import zlib
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -440,3 +441,41 @@ def expected_state(landing: Path) -> Expected:
             "order_count": len(orders), "total_revenue": revenue.quantize(CENT, ROUND_HALF_UP),
         }
     return expected
+
+
+# ---- the dbt models ---------------------------------------------------------------------------
+def _month(moment: datetime) -> date:
+    return moment.astimezone(UTC).date().replace(day=1)
+
+
+def expected_dbt_models(expected: Expected) -> dict[str, set[tuple]]:
+    """The dbt models (lakehouse/dbt/models/gold) computed from the expected Silver tables: model -> rows."""
+    status_daily: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0)])
+    first_month: dict[str, date] = {}
+    for order in expected.orders.values():
+        row = status_daily[(order["created_at"].astimezone(UTC).date(), order["status"])]
+        row[0] += 1
+        row[1] += order["amount"]
+        month = _month(order["created_at"])
+        first_month[order["customer_id"]] = min(month, first_month.get(order["customer_id"], month))
+    fulfilment: dict[date, list] = defaultdict(lambda: [0, 0, 0])
+    for (day, status), (count, _) in status_daily.items():
+        fulfilment[day][0] += count
+        fulfilment[day][1] += count if status == "delivered" else 0
+        fulfilment[day][2] += count if status == "cancelled" else 0
+    cohorts: dict[tuple, dict] = defaultdict(lambda: {"customers": set(), "orders": 0, "revenue": Decimal(0)})
+    for order in expected.orders.values():
+        cohort, month = first_month[order["customer_id"]], _month(order["created_at"])
+        cell = cohorts[(cohort, month)]
+        cell["customers"].add(order["customer_id"])
+        cell["orders"] += 1
+        cell["revenue"] += order["amount"] if order["status"] != "cancelled" else 0
+    return {
+        "order_status_daily": {(d, s, n, r.quantize(CENT, ROUND_HALF_UP)) for (d, s), (n, r) in status_daily.items()},
+        "order_fulfilment_daily": {(d, n, dl, c, c / n) for d, (n, dl, c) in fulfilment.items()},
+        "customer_cohorts": {
+            (c, m, (m.year - c.year) * 12 + m.month - c.month, len(v["customers"]), len(v["customers"] & set(expected.customers)), v["orders"],
+             v["revenue"].quantize(CENT, ROUND_HALF_UP))
+            for (c, m), v in cohorts.items()
+        },
+    }

@@ -26,7 +26,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.contracts import ALL_TABLES
 from lakehouse_tests.conftest import ICEBERG_JARS
-from lakehouse_tests.reference import Expected, expected_state, iter_records
+from lakehouse_tests.reference import Expected, expected_dbt_models, expected_state, iter_records
 
 LAND_TIMEOUT = 120
 REFRESH_TIMEOUT = 600
@@ -365,9 +365,11 @@ def test_tables_lists_every_table_with_row_counts(cycle: Cycle):
         "silver/customers_rejects": len(expected.customer_rejects),
         "gold/daily_sales": len(expected.daily_sales),
         "gold/customer_summary": len(expected.customer_summary),
+        # the dbt project's models
+        **{f"gold/{model}": len(rows) for model, rows in expected_dbt_models(expected).items()},
     }
     assert sorted(listed) == sorted(want_rows), proc.stdout
-    assert len(lines) == 1 + 8
+    assert len(lines) == 1 + 8 + 3
     assert {key: int(cells[3]) for key, cells in listed.items()} == want_rows
     for contract in ALL_TABLES:
         cells = listed[contract.asset_key.to_user_string()]

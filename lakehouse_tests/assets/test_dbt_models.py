@@ -4,10 +4,7 @@ independent computation, and held back by their failing error-severity tests."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections import defaultdict
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -23,48 +20,11 @@ from lakehouse.resources.dbt import DbtBuildResource, load_manifest
 from lakehouse.settings import Settings
 from lakehouse.sources.sample import land_sample
 from lakehouse_tests.aws.server import aws_test_env
-from lakehouse_tests.reference import Expected, expected_state
+from lakehouse_tests.reference import expected_dbt_models as expected_models
+from lakehouse_tests.reference import expected_state
 
-CENT = Decimal("0.01")
 STATUS_DAILY, FULFILMENT, COHORTS = (dg.AssetKey(["gold", n]) for n in ("order_status_daily", "order_fulfilment_daily", "customer_cohorts"))
 MODELS = (STATUS_DAILY, FULFILMENT, COHORTS)
-
-
-# ---- the independent computation -----------------------------------------------------------------
-def _month(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(dt.UTC).date().replace(day=1)
-
-
-def expected_models(expected: Expected) -> dict[str, set[tuple]]:
-    status_daily: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0)])
-    first_month: dict[str, dt.date] = {}
-    for order in expected.orders.values():
-        row = status_daily[(order["created_at"].astimezone(dt.UTC).date(), order["status"])]
-        row[0] += 1
-        row[1] += order["amount"]
-        month = _month(order["created_at"])
-        first_month[order["customer_id"]] = min(month, first_month.get(order["customer_id"], month))
-    fulfilment: dict[dt.date, list] = defaultdict(lambda: [0, 0, 0])
-    for (day, status), (count, _) in status_daily.items():
-        fulfilment[day][0] += count
-        fulfilment[day][1] += count if status == "delivered" else 0
-        fulfilment[day][2] += count if status == "cancelled" else 0
-    cohorts: dict[tuple, dict] = defaultdict(lambda: {"customers": set(), "orders": 0, "revenue": Decimal(0)})
-    for order in expected.orders.values():
-        cohort, month = first_month[order["customer_id"]], _month(order["created_at"])
-        cell = cohorts[(cohort, month)]
-        cell["customers"].add(order["customer_id"])
-        cell["orders"] += 1
-        cell["revenue"] += order["amount"] if order["status"] != "cancelled" else 0
-    return {
-        "order_status_daily": {(d, s, n, r.quantize(CENT, ROUND_HALF_UP)) for (d, s), (n, r) in status_daily.items()},
-        "order_fulfilment_daily": {(d, n, dl, c, c / n) for d, (n, dl, c) in fulfilment.items()},
-        "customer_cohorts": {
-            (c, m, (m.year - c.year) * 12 + m.month - c.month, len(v["customers"]), len(v["customers"] & set(expected.customers)), v["orders"],
-             v["revenue"].quantize(CENT, ROUND_HALF_UP))
-            for (c, m), v in cohorts.items()
-        },
-    }
 
 
 def actual_models(store, contracts) -> dict[str, set[tuple]]:

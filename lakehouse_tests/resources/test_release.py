@@ -37,7 +37,14 @@ def test_uploading_unchanged_code_again_uploads_nothing(artifacts):
     wheel = s3.get_object(Bucket=bucket, Key=f"{release.prefix}/{wheel_name()}")["Body"].read()
     path = release_module.build_wheel()
     assert path.read_bytes() == wheel
-    assert "lakehouse/remote/driver.py" in zipfile.ZipFile(path).namelist()
+    names = zipfile.ZipFile(path).namelist()
+    assert "lakehouse/remote/driver.py" in names
+    # the dbt project ships whole (its models, tests, macros, profiles), not its parse state
+    dbt = release_module.PACKAGE_ROOT / "dbt"
+    project_files = {f"lakehouse/dbt/{p.relative_to(dbt)}" for p in dbt.rglob("*") if p.is_file() and p.suffix in (".yml", ".sql", ".py")
+                     and "target" not in p.relative_to(dbt).parts and p.name != ".user.yml"}
+    assert "lakehouse/dbt/models/gold/customer_cohorts.sql" in project_files and project_files <= set(names)
+    assert not any(n.startswith("lakehouse/dbt/target/") for n in names)
     assert not (release_module.PACKAGE_ROOT.parent / "build").exists()  # the checkout is left as it was
     assert s3.get_object(Bucket=bucket, Key=DRIVER_KEY)["Body"].read() == BOOTSTRAP
 
