@@ -4,6 +4,7 @@ independent computation, and held back by their failing error-severity tests."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
+from lakehouse.automation.planning import plan_gold
 from lakehouse.automation.refresh import refresh
 from lakehouse.contracts import tables as t
 from lakehouse.definitions import build_definitions
@@ -122,6 +124,20 @@ def test_a_second_batch_rebuilds_them_and_a_rerun_changes_nothing(home):
     assert outcomes == dict.fromkeys(MODELS, "no new data")
 
 
+def test_a_change_to_one_silver_table_rebuilds_only_the_models_it_feeds(home):
+    settings, instance, resources = home
+    store = resources["store"].get_store()
+    row = store.read(t.CUSTOMERS).slice(0, 1).to_pylist()[0]
+    row.update(customer_id="c-without-orders", updated_at=row["updated_at"] + dt.timedelta(seconds=1))
+    store.merge(t.CUSTOMERS, pa.Table.from_pylist([row], schema=t.CUSTOMERS.arrow_schema), CommitStamp(run_id="test-customer", asset_key="silver/customers"))
+    assert plan_gold(store, resources["dbt"].models()).dbt_models == (COHORTS,)
+    outcome = refresh(settings, instance, trigger="test")
+    assert outcome.success
+    materialized = {m.asset_key for r in outcome.runs for m in r.get_asset_materialization_events()}
+    assert materialized & set(MODELS) == {COHORTS}
+    assert actual_models(store, _contracts(resources)) == expected_models(expected_state(settings.home / "landing"))  # no orders: same cohorts
+
+
 def test_a_failing_error_test_blocks_its_model_and_whats_built_on_it(home):
     settings, instance, resources = home
     store = resources["store"].get_store()
@@ -144,8 +160,6 @@ def test_a_failing_error_test_blocks_its_model_and_whats_built_on_it(home):
     materialized = {m.asset_key for r in outcome.runs for m in r.get_asset_materialization_events()}
     assert STATUS_DAILY not in materialized and FULFILMENT not in materialized and COHORTS in materialized
     # Still stale: the next plan builds them again (and fails again until Silver is repaired).
-    from lakehouse.automation.planning import plan_gold
-
     assert set(plan_gold(store, resources["dbt"].models()).dbt_models) == {STATUS_DAILY, FULFILMENT}
 
 
