@@ -8,6 +8,7 @@ failed one is not published (its table stays as it was) and dbt skips what is bu
 
 
 import contextlib
+import io
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,7 @@ def build_models(context: dg.AssetExecutionContext, dbt: DbtBuildResource, write
         )
         built: dict[str, dg.Output] = {}
         checks: list[dg.AssetCheckResult] = []
-        for event in invocation.stream():
+        for event in _quiet(invocation.stream(), context.log):
             if isinstance(event, dg.Output):
                 built[event.output_name] = event
             elif isinstance(event, dg.AssetCheckResult):
@@ -160,12 +161,12 @@ def _build_in_place(context: dg.AssetExecutionContext, dbt: DbtBuildResource, st
     dbt's events as they are, with each table as the catalog now has it."""
     with dbt.build_folder() as folder:
         invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=folder / "target")
-        yield from _in_place_events(invocation, store, selected)
+        yield from _in_place_events(invocation, store, selected, context.log)
 
 
-def _in_place_events(invocation, store, selected: list[DbtModel]) -> Iterator:
+def _in_place_events(invocation, store, selected: list[DbtModel], log) -> Iterator:
     names = {m.contract.asset_key.to_python_identifier(): m for m in selected}
-    for event in invocation.stream():
+    for event in _quiet(invocation.stream(), log):
         if isinstance(event, dg.Output) and event.output_name in names:
             contract = names[event.output_name].contract
             extra = {**info_metadata(contract, store.info(contract)), **catalog_metadata(store, contract)}
@@ -174,6 +175,35 @@ def _in_place_events(invocation, store, selected: list[DbtModel]) -> Iterator:
     failures = _failed_nodes(invocation)
     if failures:
         raise dg.Failure(description="dbt build failed: " + "; ".join(failures))
+
+
+class _LineLog(io.TextIOBase):
+    """A text stream whose lines go to ``log`` (at debug level)."""
+
+    def __init__(self, log):
+        self._log, self._partial = log, ""
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.strip():
+                self._log.debug(line)
+        return len(text)
+
+
+def _quiet(events: Iterator, log) -> Iterator:
+    """``events`` with dbt's log lines (dagster-dbt writes each to stdout) in the step's debug log
+    instead: the terminal of `lakehouse refresh` shows its own report, the UI keeps dbt's lines."""
+    stream = _LineLog(log)
+    iterator = iter(events)
+    while True:
+        with contextlib.redirect_stdout(stream):
+            try:
+                event = next(iterator)
+            except StopIteration:
+                return
+        yield event  # outside the redirect: the consumer's own output is its own
 
 
 def _failed_nodes(invocation) -> list[str]:
