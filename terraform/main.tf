@@ -42,6 +42,8 @@ locals {
   log_group_prefix       = "/lakehouse/${var.environment}"
   glue_log_group_prefix  = "/aws-glue/jobs"
   emr_log_group_name     = "/aws/emr-serverless/${local.name}"
+  athena_work_group_name = "${local.name}-dbt"
+  athena_results_prefix  = "athena" # LAKEHOUSE_ATHENA_STAGING_DIR's default: s3://<artifacts>/athena/
   data_bucket_layers     = var.lakehouse.layers
 }
 
@@ -111,6 +113,9 @@ module "iam" {
   compute_logs_prefix   = local.compute_logs_prefix
   run_task_family       = local.run_task_family
   cluster_name          = module.ecs.cluster_name
+  athena_work_group_arn = module.athena.work_group_arn
+  athena_results_prefix = local.athena_results_prefix
+  gold_database_name    = local.database_names["gold"]
 }
 
 module "catalog" {
@@ -126,6 +131,14 @@ module "catalog" {
   log_retention_days      = var.log_retention_days
   default_profile_workers = var.lakehouse.profiles["small"].glue_workers
   default_profile_type    = var.lakehouse.profiles["small"].glue_worker_type
+}
+
+module "athena" {
+  source              = "./modules/athena"
+  name                = local.athena_work_group_name
+  results_bucket_name = local.bucket_names["artifacts"]
+  results_prefix      = local.athena_results_prefix
+  kms_key_arn         = module.kms.key_arn
 }
 
 module "emr" {
@@ -180,6 +193,8 @@ locals {
     LAKEHOUSE_GLUE_JOB_NAME          = local.glue_job_name
     LAKEHOUSE_EMR_APPLICATION_ID     = module.emr.application_id
     LAKEHOUSE_EMR_EXECUTION_ROLE_ARN = module.iam.emr_execution_role_arn
+    LAKEHOUSE_ATHENA_WORK_GROUP      = module.athena.work_group_name
+    LAKEHOUSE_ATHENA_STAGING_DIR     = module.athena.output_location # the workgroup's (enforced) result location
   }
   # Secret variables: where ECS reads each (Secrets Manager ARN, with the JSON key).
   secret_sources = {

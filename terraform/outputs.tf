@@ -37,3 +37,13 @@ output "run_task_definition_arn" {
   description = "The run task definition EcsRunLauncher launches (latest revision)."
   value       = module.ecs.run_task_definition_arn
 }
+
+output "athena_work_group" {
+  description = "LAKEHOUSE_ATHENA_WORK_GROUP: the workgroup of the dbt models."
+  value       = module.athena.work_group_name
+}
+
+output "athena_staging_dir" {
+  description = "LAKEHOUSE_ATHENA_STAGING_DIR: the workgroup's query results."
+  value       = module.athena.output_location
+}

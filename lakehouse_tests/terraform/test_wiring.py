@@ -220,3 +220,128 @@ def test_environment_json_lists_every_name_the_instance_and_workspace_read():
     if WORKSPACE_YAML.exists():  # the webserver and the daemon load the workspace
         for name in _env_names(yaml.safe_load(WORKSPACE_YAML.read_text())):
             assert spec.get(name, set()) >= {"webserver", "daemon"}, name
+
+
+# ---- dbt on Athena ---------------------------------------------------------------------------------
+
+ATHENA_RESULTS = '${local.artifacts}/${var.athena_results_prefix}/*'
+S3_WRITES = {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload", "s3:PutObjectAcl", "s3:RestoreObject", "s3:*"}
+_DOCUMENT_REF = re.compile(r"\$\{data\.aws_iam_policy_document\.([a-z_]+)\.json\}")
+
+
+def _iam_documents() -> dict[str, dict]:
+    return {name: body for (kind, name), body in stack.load(stack.MODULES / "iam").named("data").items() if kind == "aws_iam_policy_document"}
+
+
+def _statements_of(document: str) -> list[dict]:
+    """A policy document's statements with those of its source documents, as the role gets them."""
+    body = _iam_documents()[document]
+    sources = [_DOCUMENT_REF.fullmatch(ref).group(1) for ref in body.get("source_policy_documents", [])]
+    return [s for source in sources for s in _statements_of(source)] + list(body.get("statement", []))
+
+
+def _task_statements() -> dict[str, list[dict]]:
+    iam = stack.load(stack.MODULES / "iam")
+    merged = {k: v for block in iam.blocks["locals"] for k, v in block.items()}
+    return {
+        process: [s for ref in refs for s in _statements_of(_DOCUMENT_REF.fullmatch(ref).group(1))]
+        for process, refs in merged["task_policies"].items()
+    }
+
+
+def _athena_module():
+    module = stack.load(stack.MODULES / "athena")
+    (workgroup,) = [body for (kind, _), body in module.named("resource").items() if kind == "aws_athena_workgroup"]
+    locals_ = {k: v for block in module.blocks.get("locals", []) for k, v in block.items()}
+    outputs = {name: body["value"] for block in module.blocks["output"] for name, body in block.items()}
+    return workgroup, locals_, outputs
+
+
+def test_run_task_role_queries_in_exactly_the_dbt_workgroup():
+    root = stack.load()
+    _, _, outputs = _athena_module()
+    assert root.module_calls["iam"]["athena_work_group_arn"] == "${module.athena.work_group_arn}"
+    assert outputs["work_group_arn"] == "${aws_athena_workgroup.dbt.arn}"
+    tasks = _task_statements()
+    athena = [s for s in tasks["run"] if any(a.startswith("athena:") for a in _as_list(s["actions"]))]
+    assert athena, "the run task role runs no Athena queries"
+    actions = {a for s in athena for a in _as_list(s["actions"])}
+    assert {"athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution", "athena:GetWorkGroup"} <= actions
+    assert not any(a.endswith("*") for a in actions), actions
+    for statement in athena:
+        assert _as_list(statement["resources"]) == ["${var.athena_work_group_arn}"], statement.get("sid")
+        assert statement.get("effect", "Allow") == "Allow"
+    # Only the run task (where dbt builds the models) queries Athena.
+    for process, statements in tasks.items():
+        if process != "run":
+            assert not any(a.startswith("athena:") for s in statements for a in _as_list(s["actions"])), process
+    for path in stack.module_dirs():  # and no other role of the stack
+        for document, body in (stack.load(path).named("data") or {}).items():
+            if document[0] == "aws_iam_policy_document" and document[1] != "dbt_athena":
+                assert not any(a.startswith("athena:") for s in body.get("statement", []) for a in _as_list(s.get("actions", []))), document
+
+
+def test_run_task_role_writes_only_the_athena_prefix_for_dbt():
+    root = stack.load()
+    iam_call, athena_call = root.module_calls["iam"], root.module_calls["athena"]
+    assert iam_call["athena_results_prefix"] == athena_call["results_prefix"] == "${local.athena_results_prefix}"
+    assert athena_call["results_bucket_name"] == '${local.bucket_names["artifacts"]}'
+    assert iam_call["bucket_arns"] == "${module.storage.bucket_arns}"
+    iam_locals = {k: v for block in stack.load(stack.MODULES / "iam").blocks["locals"] for k, v in block.items()}
+    assert iam_locals["artifacts"] == '${var.bucket_arns["artifacts"]}'
+    dbt = _iam_documents()["dbt_athena"]["statement"]
+    writes = [s for s in dbt if S3_WRITES & set(_as_list(s["actions"]))]
+    assert writes, "dbt_athena lets Athena write no query results"
+    for statement in writes:
+        assert _as_list(statement["resources"]) == [ATHENA_RESULTS], statement.get("sid")
+    # The run task role's writes to the artifacts bucket as a whole: compute logs, Pipes, query results.
+    artifacts_writes = {
+        resource
+        for s in _task_statements()["run"]
+        if S3_WRITES & set(_as_list(s["actions"]))
+        for resource in _as_list(s["resources"])
+        if resource.startswith("${local.artifacts}")
+    }
+    assert artifacts_writes == {ATHENA_RESULTS, "${local.artifacts}/pipes/*", "${local.artifacts}/${var.compute_logs_prefix}/*"}
+
+
+def test_run_task_role_may_drop_only_gold_tables():
+    assert stack.load().module_calls["iam"]["gold_database_name"] == '${local.database_names["gold"]}'
+    for statement in _task_statements()["run"]:
+        actions = set(_as_list(statement["actions"]))
+        if actions & {"glue:DeleteTable", "glue:BatchDeleteTable", "glue:DeleteDatabase"}:
+            assert actions == {"glue:DeleteTable"}, statement.get("sid")
+            tables = [r for r in _as_list(statement["resources"]) if ":table/" in r]
+            assert tables == ["${local.glue_prefix}:table/${var.gold_database_name}/*"], statement.get("sid")
+
+
+def test_dbt_workgroup_results_location_and_encryption():
+    workgroup, locals_, outputs = _athena_module()
+    (configuration,) = workgroup["configuration"]
+    assert configuration["enforce_workgroup_configuration"] is True
+    assert configuration["publish_cloudwatch_metrics_enabled"] is True
+    assert configuration["engine_version"] == [{"selected_engine_version": "Athena engine version 3"}]
+    (results,) = configuration["result_configuration"]
+    assert results["output_location"] == "${local.output_location}" == outputs["output_location"]
+    assert locals_["output_location"] == "s3://${var.results_bucket_name}/${var.results_prefix}/"
+    assert results["encryption_configuration"] == [{"encryption_option": "SSE_KMS", "kms_key_arn": "${var.kms_key_arn}"}]
+    root = stack.load()
+    assert root.module_calls["athena"]["kms_key_arn"] == "${module.kms.key_arn}"
+    root_locals = {k: v for block in root.blocks["locals"] for k, v in block.items()}
+    assert root_locals["athena_results_prefix"] == "athena"
+    # The location is the one the settings default to (LAKEHOUSE_ATHENA_STAGING_DIR unset).
+    bucket = "lakehouse-artifacts-example"
+    rendered = locals_["output_location"].replace("${var.results_bucket_name}", bucket).replace("${var.results_prefix}", root_locals["athena_results_prefix"])
+    settings = Settings(env="aws", aws_region="eu-west-1", artifacts_bucket=bucket, landing="s3://lakehouse-landing-example/landing", athena_staging_dir=None)
+    assert settings.dbt_environment()["LAKEHOUSE_DBT_ATHENA_STAGING_DIR"] == rendered
+
+
+def test_tasks_get_the_dbt_workgroup_and_its_results_location():
+    values, _ = _root_environment_maps()
+    _, _, outputs = _athena_module()
+    assert values["LAKEHOUSE_ATHENA_WORK_GROUP"] == "${module.athena.work_group_name}"
+    assert outputs["work_group_name"] == "${aws_athena_workgroup.dbt.name}"
+    assert values["LAKEHOUSE_ATHENA_STAGING_DIR"] == "${module.athena.output_location}"
+    spec = {v["name"]: v for v in environment_spec()["variables"]}
+    for name in ("LAKEHOUSE_ATHENA_WORK_GROUP", "LAKEHOUSE_ATHENA_STAGING_DIR"):
+        assert set(spec[name]["processes"]) == {"code_server", "run"} and not spec[name]["secret"] and spec[name]["description"], name

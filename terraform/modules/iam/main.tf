@@ -95,6 +95,21 @@ variable "cluster_name" {
   type        = string
 }
 
+variable "athena_work_group_arn" {
+  description = "The Athena workgroup dbt-athena runs the dbt models in."
+  type        = string
+}
+
+variable "athena_results_prefix" {
+  description = "Key prefix of that workgroup's query results in the artifacts bucket."
+  type        = string
+}
+
+variable "gold_database_name" {
+  description = "The Gold Glue database, where the dbt models are tables."
+  type        = string
+}
+
 locals {
   artifacts   = var.bucket_arns["artifacts"]
   table_arns  = [for layer in var.data_layers : var.bucket_arns[layer]]
@@ -306,8 +321,49 @@ data "aws_iam_policy_document" "daemon" {
   }
 }
 
+# ---- dbt-athena (run tasks): the dbt models as Iceberg tables in Gold, built by Athena -------------
+# Athena runs each query with the run task's credentials. Reading Silver and writing Gold (the layers'
+# buckets, glue:GetTable/CreateTable/UpdateTable, the key) is lakehouse_data's already; this adds the
+# workgroup, its results prefix, the catalog listing dbt does before a build, and dropping Gold tables
+# (a model is rebuilt as <model>__ha, the old table renamed <model>__bkp, the new one renamed over it,
+# then <model>__bkp dropped: its Glue table deleted, its files under s3://<gold>/gold/dbt/ removed).
+data "aws_iam_policy_document" "dbt_athena" {
+  statement {
+    sid       = "AthenaQueries" # GetWorkGroup: dbt-athena reads whether the workgroup enforces its result location
+    actions   = ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution", "athena:GetWorkGroup"]
+    resources = [var.athena_work_group_arn]
+  }
+  statement {
+    sid       = "AthenaResults" # Athena writes each query's results here; GetQueryResults reads them back
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    resources = ["${local.artifacts}/${var.athena_results_prefix}/*"]
+  }
+  statement {
+    sid       = "AthenaResultsUploads"
+    actions   = ["s3:ListBucketMultipartUploads"]
+    resources = [local.artifacts]
+  }
+  statement {
+    sid       = "AthenaBucketRegions" # Athena looks up the region of the results bucket and of the tables' buckets
+    actions   = ["s3:GetBucketLocation"]
+    resources = [local.artifacts, var.bucket_arns["silver"], var.bucket_arns["gold"]]
+  }
+  statement {
+    # dbt lists the catalog's databases before a build (to create missing schemas); GetDatabases is
+    # authorized on the catalog and every database, and returns only their names and properties.
+    sid       = "DbtListSchemas"
+    actions   = ["glue:GetDatabases"]
+    resources = ["${local.glue_prefix}:catalog", "${local.glue_prefix}:database/*"]
+  }
+  statement {
+    sid       = "DbtReplaceGoldTables" # dropping a table is authorized on it, its database and the catalog
+    actions   = ["glue:DeleteTable"]
+    resources = ["${local.glue_prefix}:catalog", "${local.glue_prefix}:database/${var.gold_database_name}", "${local.glue_prefix}:table/${var.gold_database_name}/*"]
+  }
+}
+
 data "aws_iam_policy_document" "run" {
-  source_policy_documents = [data.aws_iam_policy_document.code_location.json, data.aws_iam_policy_document.compute_logs_write.json]
+  source_policy_documents = [data.aws_iam_policy_document.code_location.json, data.aws_iam_policy_document.compute_logs_write.json, data.aws_iam_policy_document.dbt_athena.json]
 }
 
 locals {
