@@ -82,8 +82,6 @@ def dbt_model_assets(target: str = "duckdb") -> dg.AssetsDefinition:
 def build_models(context: dg.AssetExecutionContext, dbt: DbtBuildResource, writer: TableWriter, models: list[DbtModel]) -> Iterator:
     selected = [m for m in models if m.contract.asset_key in context.selected_asset_keys]
     store = writer.store.get_store()
-    # Read before dbt reads the sources: a change made meanwhile is only built again, never missed.
-    lineage = {m.unique_id: built_from_properties(store.info(m.contract).properties, store, m.silver_sources, None) for m in selected}
     stale = {m.unique_id for m in stale_models(store, models)}
     if not any(m.unique_id in stale for m in selected):
         for m in selected:  # nothing changed since the tables were built: dbt is not run
@@ -91,6 +89,8 @@ def build_models(context: dg.AssetExecutionContext, dbt: DbtBuildResource, write
             report = writer.write(m.contract, None, _step(context, m))
             yield dg.Output(None, output_name=m.contract.asset_key.to_python_identifier(), metadata=report.metadata)
         return
+    # Read before dbt reads the sources: a change made meanwhile is only built again, never missed.
+    lineage = {m.unique_id: built_from_properties(store.info(m.contract).properties, store, m.silver_sources, None) for m in selected}
     if dbt.publish == "in_place":
         yield from _build_in_place(context, dbt, store, selected)
         return
@@ -151,9 +151,10 @@ def _load_unselected_parents(manifest: Mapping[str, Any], store, models: list[Db
     with duckdb.connect(str(database)) as connection:
         for unique_id in sorted(needed):
             contract = by_id[unique_id].contract
-            rows = store.read(contract)  # noqa: F841 (DuckDB reads the Arrow table by name)
+            connection.register("published_rows", store.read(contract))
             connection.execute(f'create schema if not exists "{contract.layer.value}"')
-            connection.execute(f'create or replace table "{contract.layer.value}"."{contract.name}" as select * from rows')
+            connection.execute(f'create or replace table "{contract.layer.value}"."{contract.name}" as select * from published_rows')
+            connection.unregister("published_rows")
 
 
 def _build_in_place(context: dg.AssetExecutionContext, dbt: DbtBuildResource, store, selected: list[DbtModel]) -> Iterator:
