@@ -122,7 +122,9 @@ def resources_for(settings: Settings) -> dict[str, Any]:
             target=settings.dbt_models_target,
             publish="in_place" if settings.dbt_models_target == "athena" else "table_store",
             environment=settings.dbt_environment(),
-            work_dir=str(settings.home / "dbt"),
+            # Not "dbt": a folder named like a subpackage of lakehouse, in a home named lakehouse/ in the
+            # working directory, shadows that subpackage for an editable install.
+            work_dir=str(settings.home / "dbt-build"),
         ),
         "table_writer": writer,
         "partitions": PartitionsResource(start=settings.partitions_start.isoformat()),

@@ -79,7 +79,7 @@ def materialization(result, contract):
 
 def assets(*contracts):
     keys = {c.asset_key for c in contracts}
-    return [a for a in all_assets() if a.key in keys]
+    return [a for a in all_assets() if keys.intersection(a.keys)]
 
 
 # ---- the outcome of each write, as the IO manager records it and the CLI words it -------------

@@ -118,7 +118,10 @@ class DbtModel:
 
 def model_stale(store: TableStore, model: DbtModel) -> bool:
     """Whether ``model``'s table needs a build: it does not exist, another SQL built it, or a
-    Silver source it is built from changed after (the same lineage as the Python Gold tables')."""
+    Silver source it is built from changed after (the same lineage as the Python Gold tables').
+    A model whose Silver sources do not exist yet has nothing to be built from: not stale."""
+    if not all(store.info(source).exists for source in model.silver_sources):
+        return False
     info = store.info(model.contract)
     if not info.exists or info.summary.get("dagster.code-version") != model.code_version:
         return True
@@ -229,7 +232,7 @@ class DbtBuildResource(dg.ConfigurableResource):
         """The work folder, held for one build at a time (another waits), its scratch database
         removed before and after."""
         if self.work_dir is None:
-            raise ValueError("DbtBuildResource.work_dir is not set: the folder dbt builds in (environment.py sets $LAKEHOUSE_HOME/dbt)")
+            raise ValueError("DbtBuildResource.work_dir is not set: the folder dbt builds in (environment.py sets $LAKEHOUSE_HOME/dbt-build)")
         folder = Path(self.work_dir)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / ".build.lock", "w") as lock:

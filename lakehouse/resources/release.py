@@ -44,9 +44,19 @@ class ReleaseMissing(SettingsError):
 def release_hash() -> str:
     """A hash of the package's source files (Python modules and package data), by relative path."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in PACKAGE_ROOT.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"):
+    for path in sorted(p for p in PACKAGE_ROOT.rglob("*") if p.is_file() and _is_source(p.relative_to(PACKAGE_ROOT))):
         digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+# What dbt writes into its project folder while it runs (git-ignored, not in the wheel): state, not source.
+DBT_GENERATED = ("dbt/target", "dbt/logs", "dbt/.user.yml")
+
+
+def _is_source(relative: Path) -> bool:
+    posix = relative.as_posix()
+    generated = any(posix == g or posix.startswith(g + "/") for g in DBT_GENERATED)
+    return not generated and "__pycache__" not in relative.parts and relative.suffix != ".pyc"
 
 
 def wheel_name() -> str:

@@ -22,7 +22,7 @@ def land(settings, day: str, name: str, lines: list[str]) -> None:
 @pytest.fixture
 def bronze(settings):
     resources = resources_for(settings)
-    orders_raw = next(a for a in all_assets() if a.key == ORDERS_RAW.asset_key)
+    orders_raw = next(a for a in all_assets() if ORDERS_RAW.asset_key in a.keys)
     return resources["store"].get_store(), lambda **kw: dg.materialize([orders_raw], resources=resources, **kw)
 
 
@@ -63,7 +63,7 @@ def test_a_bad_customer_header_rejects_every_row_of_the_file(settings):
     folder = settings.home / "landing" / "customers" / "dt=2026-01-01"
     folder.mkdir(parents=True)
     (folder / "c.csv").write_text("id,name\nc-1,Ann,a@b.cd,DE,2026-01-01T00:00:00Z\n")
-    customers_raw = next(a for a in all_assets() if a.key == CUSTOMERS_RAW.asset_key)
+    customers_raw = next(a for a in all_assets() if CUSTOMERS_RAW.asset_key in a.keys)
     assert dg.materialize([customers_raw], resources=resources, partition_key="2026-01-01").success
     (row,) = resources["store"].get_store().read(CUSTOMERS_RAW).to_pylist()
     assert row["_parse_error"] == "malformed_csv" and row["_line_number"] == 2 and row["customer_id"] is None

@@ -56,7 +56,7 @@ def settings(tmp_path) -> Settings:
 
 def bronze_assets():
     keys = {ORDERS_RAW.asset_key, CUSTOMERS_RAW.asset_key}
-    return [a for a in all_assets() if a.key in keys]
+    return [a for a in all_assets() if keys.intersection(a.keys)]
 
 
 def materialize_day(settings: Settings, instance, day: str = DAY):

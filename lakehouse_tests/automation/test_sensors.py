@@ -70,7 +70,7 @@ def test_landing_sensor_drops_ingested_files_from_its_cursor(env):
     settings, resources = env
     land(settings, "orders", "2026-01-01", "a.jsonl", '{"x": 1}\n')
     requested = evaluate(resources)
-    orders_raw = next(a for a in all_assets() if a.key == ORDERS_RAW.asset_key)
+    orders_raw = next(a for a in all_assets() if ORDERS_RAW.asset_key in a.keys)
     assert dg.materialize([orders_raw], partition_key="2026-01-01", resources=resources_for(settings)).success
     assert "dt=2026-01-01/a.jsonl" in resources["store"].get_store().ingested_sources(ORDERS_RAW)
     after = evaluate(resources, cursor=requested.cursor)

@@ -88,7 +88,7 @@ def test_both_environments_give_the_same_resource_keys(env, tmp_path):
     local = resources_for(Settings(home=tmp_path / "lh"))
     env(**AWS, LAKEHOUSE_AWS_ENDPOINT_URL="http://127.0.0.1:1")
     aws = resources_for(load_settings())
-    common = {"store", "landing", "spark", "compute", "compute_local", "partitions", "lakehouse_io_manager"}
+    common = {"store", "landing", "spark", "compute", "compute_local", "partitions", "lakehouse_io_manager", "dbt", "table_writer"}
     # Only the engines a transformation may pin itself to differ: Glue (and EMR once set up) need aws mode.
     assert set(local) == common and set(aws) == common | {"compute_glue"}
     store, landing = aws["store"], aws["landing"]

@@ -131,9 +131,9 @@ def test_every_silver_and_gold_asset_carries_the_transient_retry_policy(tmp_path
     transformed = [
         a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and any(k.path[0] != Layer.bronze.value for k in a.keys)
     ]
-    assert len(transformed) == 6
+    assert len(transformed) == 7  # six Python assets and the dbt models' multi-asset
     for assets_def in transformed:
-        assert assets_def.op.retry_policy == TRANSIENT_RETRY_POLICY, assets_def.key
+        assert assets_def.op.retry_policy == TRANSIENT_RETRY_POLICY, assets_def.keys
     assert TRANSIENT_RETRY_POLICY.max_retries >= 1 and TRANSIENT_RETRY_POLICY.backoff is dg.Backoff.EXPONENTIAL
     # The environment's IO manager is the one whose permanent errors skip the retries.
     assert isinstance(defs.resources["lakehouse_io_manager"], FailFastIOManager)

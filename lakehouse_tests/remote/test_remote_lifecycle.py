@@ -76,7 +76,7 @@ def remote(tmp_path, monkeypatch):
 
 def _assets(defs: dg.Definitions, *keys: str) -> list[dg.AssetsDefinition]:
     wanted = {dg.AssetKey.from_user_string(k) for k in keys}
-    return [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.key in wanted]
+    return [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and wanted.intersection(a.keys)]
 
 
 def _ingest_bronze(defs: dg.Definitions) -> None:

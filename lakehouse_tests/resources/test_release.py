@@ -58,6 +58,10 @@ def test_the_release_hash_follows_the_source(tmp_path, monkeypatch):
     try:
         assert release_hash() == original  # the same source: the same release
         release_hash.cache_clear()
+        (copy / "dbt" / "target").mkdir(exist_ok=True)
+        (copy / "dbt" / "target" / "manifest.json").write_text("{}")  # dbt's state of a build, not source
+        assert release_hash() == original
+        release_hash.cache_clear()
         (copy / "assets" / "gold" / "sales.py").write_text((copy / "assets" / "gold" / "sales.py").read_text() + "\n# changed\n")
         assert release_hash() != original
     finally:
