@@ -31,6 +31,7 @@ POINTS = (
     "silver.after_publish",  # main moved, Dagster has not recorded the materialization
     "gold.before_publish",  # Gold's audited snapshot is on its branch, main not moved
     "gold.after_publish",
+    "maintenance.before_commit",  # compaction's files are written, its commit not yet made
 )
 
 _paused: set[str] = set()

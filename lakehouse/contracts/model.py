@@ -16,6 +16,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.transforms import IdentityTransform
 
 from lakehouse.contracts.expectations import Expectation, unique
+from lakehouse.contracts.maintenance import DEFAULT_POLICIES, MaintenancePolicy
 
 
 class Layer(str, Enum):
@@ -117,6 +118,7 @@ class TableContract(BaseModel):
     change_columns: tuple[str, ...] = ()
     write_mode: WriteMode | None = None
     expectations: tuple[Expectation, ...] = ()
+    maintenance: MaintenancePolicy | None = None  # None: the layer's default (contracts/maintenance.py)
 
     @model_validator(mode="after")
     def _consistent(self) -> TableContract:
@@ -154,6 +156,10 @@ class TableContract(BaseModel):
         if self.primary_key:
             implied.append(unique(*self.primary_key))
         return (*implied, *self.expectations)
+
+    @property
+    def maintenance_policy(self) -> MaintenancePolicy:
+        return self.maintenance or DEFAULT_POLICIES[self.layer.value]
 
     @property
     def mode(self) -> WriteMode:

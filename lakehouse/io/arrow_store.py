@@ -19,11 +19,12 @@ from lakehouse.io.audit_branches import (
     conflicts_as_commit_failures,
 )
 from lakehouse.io.audited_tables import AuditedTables
+from lakehouse.io.table_maintenance import TableMaintenance
 from lakehouse.io.table_reads import TableReads
 from lakehouse.io.table_store import CommitStamp, TableStore, WriteResult, arrow_rows_outside, partition_values
 
 
-class ArrowTableStore(TableReads, AuditedTables, ArrowMerge, TableStore):
+class ArrowTableStore(TableReads, AuditedTables, ArrowMerge, TableMaintenance, TableStore):
     """Iceberg tables through a pyiceberg catalog; Bronze as Hive-partitioned Parquet through Arrow."""
 
     def overwrite(

@@ -258,7 +258,7 @@ class Rewrite:
 Fetch = Callable[[pa.Array], pa.Table]
 
 
-class _Writer:
+class FileWriter:
     """Writes sorted, target-sized data files for one snapshot producer."""
 
     def __init__(self, tx: Transaction, table: Table, producer: _OverwriteFiles, key: str):
@@ -304,7 +304,7 @@ def rewrite(
     """Stage, on ``producer``, the removal of the looked-up rows marked ``replaced`` (every row of
     their keys goes) and the addition of the new rows, given by their keys and ``fetch``: files
     that lose a row are rewritten, all others stay as they are."""
-    writer = _Writer(tx, table, producer, key)
+    writer = FileWriter(tx, table, producer, key)
     losing = found.rows.filter(replaced)
     affected_ids = sorted(set(pc.unique(losing[FILE]).to_pylist())) if losing.num_rows else []
     affected = [found.files[i] for i in affected_ids]

@@ -30,6 +30,7 @@ from lakehouse.contracts.model import TableContract
 from lakehouse.io.audit_branches import MERGE_ATTEMPTS, audit_branch_name, backoff
 from lakehouse.io.audited_tables import AuditedTables
 from lakehouse.io.spark_frames import conform_frame, frame_rows_outside, is_spark_frame
+from lakehouse.io.table_maintenance import TableMaintenance
 from lakehouse.io.table_reads import TableReads
 from lakehouse.io.table_store import CommitStamp, TableStore, WriteResult, arrow_rows_outside, partition_values
 from lakehouse.io.watermarks import changed_summary
@@ -39,7 +40,7 @@ PRIVATE_BRANCH_PREFIX = "write"  # the branch of a write that is not audited: pu
 _POS = "__lakehouse_pos"
 
 
-class SparkTableStore(TableReads, AuditedTables, TableStore):
+class SparkTableStore(TableReads, AuditedTables, TableMaintenance, TableStore):
     """Merges and overwrites take a Spark DataFrame where it is (or an Arrow table); Bronze appends
     and everything else are the Arrow store's.
 

@@ -188,6 +188,11 @@ class TableStore(ABC):
     @abstractmethod
     def info(self, contract: TableContract) -> TableInfo: ...
 
+    def maintain(self, contract: TableContract, stamp: CommitStamp, *, dry_run: bool = False, now: dt.datetime | None = None, policy=None) -> list:
+        """Compact, expire and clean ``contract``'s table under its maintenance policy; one
+        ``MaintenanceReport`` per Iceberg table (io/table_maintenance.py: both stores' implementation)."""
+        raise NotImplementedError(f"{type(self).__name__} does not maintain tables")
+
     @abstractmethod
     def ingested_sources(self, contract: TableContract, days: set[dt.date] | None = None) -> set[str]:
         """Landing files already appended to a Bronze table (optionally only of those landing days)."""

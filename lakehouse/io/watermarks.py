@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 CHANGED_PREFIX = "lakehouse.changed."
 APPLIED_PREFIX = "lakehouse.applied."
 BUILT_FROM_PREFIX = "lakehouse.built-from."
+# On a snapshot made by table maintenance (io/table_maintenance.py): the rows are the same as before.
+MAINTENANCE_PROPERTY = "lakehouse.maintenance"
 
 
 class LegacyWatermarkError(RuntimeError):
@@ -111,6 +113,8 @@ class SnapshotChange:
 
     @classmethod
     def from_summary(cls, seq: int, summary: Mapping[str, str], column: str | None = None) -> SnapshotChange:
+        if summary.get(MAINTENANCE_PROPERTY):  # compaction, manifest rewrite: no row changed
+            return cls(seq, frozenset())
         text = summary.get(f"{CHANGED_PREFIX}{column}") if column else None
         if text is not None:
             return cls(seq, frozenset(decode_days(text)))
