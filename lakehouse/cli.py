@@ -366,6 +366,44 @@ def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
+    """Table maintenance now (the maintenance job runs it daily): see lakehouse/io/table_maintenance.py."""
+    import uuid
+
+    from lakehouse.assets.maintenance import MAINTAINED_LAYERS, maintain_tables
+    from lakehouse.contracts import ALL_TABLES
+    from lakehouse.environment import resources_for
+    from lakehouse.io.table_store import CommitStamp
+
+    resources = resources_for(settings)
+    known = [c for c in (*ALL_TABLES, *(m.contract for m in resources["dbt"].models())) if c.layer in MAINTAINED_LAYERS]
+    if args.table:
+        chosen = [c for c in known if args.table in (c.asset_key.to_user_string(), c.qualified_name)]
+        if not chosen:
+            names = ", ".join(c.asset_key.to_user_string() for c in known)
+            raise SettingsError(f"--table {args.table}: no such Silver or Gold table; choose one of {names}")
+    else:
+        chosen = known
+    verb = "would" if args.dry_run else "did"
+    stamp = CommitStamp(run_id=f"cli-{uuid.uuid4().hex[:12]}", asset_key="lakehouse maintain")
+
+    def show(report) -> None:
+        if report.skipped:
+            print(f"{report.table}: skipped ({report.skipped})")
+            return
+        print(f"{report.table}: {'; '.join(report.actions) or 'nothing to do'}")
+        if report.actions:
+            print(
+                f"  {verb} leave {report.data_files_after} data files (from {report.data_files_before}), "
+                f"{report.snapshots_after} snapshots (from {report.snapshots_before}); reclaimed {report.bytes_reclaimed} bytes"
+            )
+
+    maintain_tables(resources["store"].get_store(), chosen, stamp, dry_run=args.dry_run, on_report=show)
+    if args.dry_run:
+        print("dry run: nothing was changed")
+    return 0
+
+
 def cmd_rejects(args: argparse.Namespace, settings: Settings) -> int:
     """Recent rejects grouped by reason: how many, from how many files, the latest example."""
     import pyarrow.compute as pc
@@ -435,6 +473,10 @@ def parser() -> argparse.ArgumentParser:
     repair = command("repair", help="convert a home written or damaged by an older version (Bronze once per landing file)")
     repair.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
     repair.set_defaults(run=cmd_repair)
+    maintain = command("maintain", help="compact, expire and clean Silver and Gold tables under their maintenance policies")
+    maintain.add_argument("--table", metavar="TABLE", help="only this table (e.g. silver/orders)")
+    maintain.add_argument("--dry-run", action="store_true", help="print what it would do, change nothing")
+    maintain.set_defaults(run=cmd_maintain)
     rejects = command("rejects", help="recent rejected records grouped by reason")
     rejects.add_argument("--days", type=_positive, default=7, help="look back this many days of ingestion (default 7)")
     rejects.set_defaults(run=cmd_rejects)

@@ -3,8 +3,9 @@
 import dagster as dg
 
 from lakehouse.assets import all_assets
-from lakehouse.automation.planning import INGEST_JOB, PUBLISH_JOB
-from lakehouse.automation.schedules import ingest_schedule
+from lakehouse.assets.maintenance import MAINTENANCE_GROUP, maintenance_assets
+from lakehouse.automation.planning import INGEST_JOB, MAINTENANCE_JOB, PUBLISH_JOB
+from lakehouse.automation.schedules import ingest_schedule, maintenance_schedule
 from lakehouse.automation.sensors import gold_sensor, landing_sensor
 from lakehouse.checks.accounting import accounting_checks
 from lakehouse.environment import resources_for
@@ -23,12 +24,17 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         selection=dg.AssetSelection.groups("gold"),
         description="Rebuild the Gold partitions (report dates) that Silver changed.",
     )
+    maintenance = dg.define_asset_job(
+        MAINTENANCE_JOB,
+        selection=dg.AssetSelection.groups(MAINTENANCE_GROUP),
+        description="Compact, expire and clean the Silver and Gold tables under their maintenance policies.",
+    )
     return dg.Definitions(
-        assets=all_assets(settings.partitions_start, settings.dbt_models_target),
+        assets=[*all_assets(settings.partitions_start, settings.dbt_models_target), *maintenance_assets(settings.dbt_models_target)],
         asset_checks=accounting_checks(),
-        jobs=[ingest, publish],
+        jobs=[ingest, publish, maintenance],
         sensors=[landing_sensor, gold_sensor],
-        schedules=[ingest_schedule],
+        schedules=[ingest_schedule, maintenance_schedule],
         resources=resources_for(settings),
         # One process per run: the multiprocess executor would start a process, and a JVM, for
         # every Spark step (about 1.5 s + 3-6 s each), more than these tables' work; in one

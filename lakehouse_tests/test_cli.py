@@ -502,3 +502,35 @@ def test_a_killed_refresh_does_not_leave_its_run_started(tmp_path):
         assert_matches(_store(home), expected_state(home / "landing"))
     finally:
         instance.dispose()
+
+
+def test_maintain_dry_run_names_every_silver_and_gold_table_and_changes_nothing(cycle: Cycle):
+    catalog = cycle.catalog()
+    before = {t: catalog.load_table(t).metadata_location for t in SILVER_GOLD}
+    proc = _run([*_cli(), "maintain", "--dry-run"], cycle.env, cycle.cwd, LAND_TIMEOUT)
+    assert proc.returncode == 0, _explain(proc)
+    for table in SILVER_GOLD:
+        assert f"\n{table}: " in "\n" + proc.stdout, _explain(proc)
+    assert proc.stdout.rstrip().endswith("dry run: nothing was changed")
+    assert {t: catalog.load_table(t).metadata_location for t in SILVER_GOLD} == before
+
+
+def test_maintain_compacts_a_table_of_small_merges_and_keeps_its_rows(tmp_path):
+    from lakehouse.contracts.tables import ORDERS
+    from lakehouse.io.table_store import CommitStamp
+    from lakehouse_tests.io.cdc import batch, event, state
+
+    home = tmp_path / "lakehouse"
+    store = _store(home)
+    for i in range(12):  # twelve one-row merges: twelve small files
+        store.merge(ORDERS, batch(event(f"o-{i:02d}", i + 1)), CommitStamp(run_id=f"r{i}", asset_key="silver/orders"))
+    rows = state(store.read(ORDERS))
+    files = len(list(store.load_table(ORDERS).scan().plan_files()))
+    proc = _run([*_cli(), "maintain", "--table", "silver/orders"], _env(home, tmp_path / "dagster_home"), tmp_path, LAND_TIMEOUT)
+    assert proc.returncode == 0, _explain(proc)
+    assert f"silver.orders: compacted {files} small files into 1" in proc.stdout, _explain(proc)
+    assert "gold." not in proc.stdout  # --table: that table alone
+    assert state(store.read(ORDERS)) == rows
+    assert len(list(store.load_table(ORDERS).scan().plan_files())) == 1
+    unknown = _run([*_cli(), "maintain", "--table", "silver/order"], _env(home, tmp_path / "dagster_home"), tmp_path, LAND_TIMEOUT)
+    assert unknown.returncode == 2 and "--table silver/order: no such Silver or Gold table; choose one of silver/orders" in unknown.stderr

@@ -20,6 +20,7 @@ from lakehouse.settings import Settings
 PROJECT = Path(__file__).resolve().parents[1]
 VALIDATE_TIMEOUT = 300
 
+DBT_MODEL_KEYS = ["gold/order_status_daily", "gold/order_fulfilment_daily", "gold/customer_cohorts"]
 # asset key -> group (the layer), README "What it builds"
 ASSET_GROUPS = {
     "bronze/orders_raw": "bronze",
@@ -34,6 +35,9 @@ ASSET_GROUPS = {
     "gold/order_status_daily": "gold",
     "gold/order_fulfilment_daily": "gold",
     "gold/customer_cohorts": "gold",
+    # table maintenance, per layer (lakehouse/assets/maintenance.py)
+    "maintenance/silver": "maintenance",
+    "maintenance/gold": "maintenance",
 }
 # asset key -> the assets it is computed from
 ASSET_DEPS = {
@@ -48,10 +52,12 @@ ASSET_DEPS = {
     "gold/order_status_daily": {"silver/orders"},
     "gold/order_fulfilment_daily": {"gold/order_status_daily"},
     "gold/customer_cohorts": {"silver/orders", "silver/customers"},
+    "maintenance/silver": {"silver/orders", "silver/customers", "silver/orders_rejects", "silver/customers_rejects"},
+    "maintenance/gold": {"gold/daily_sales", "gold/customer_summary", *DBT_MODEL_KEYS},
 }
-DBT_MODELS = ["gold/order_status_daily", "gold/order_fulfilment_daily", "gold/customer_cohorts"]
-# Bronze copies, it does not transform; dbt models are SQL, not registered transformations
-TRANSFORMATIONS = [key for key in ASSET_GROUPS if not key.startswith("bronze/") and key not in DBT_MODELS]
+DBT_MODELS = DBT_MODEL_KEYS
+# Bronze copies, it does not transform; dbt models are SQL, not registered transformations; maintenance writes no table
+TRANSFORMATIONS = [key for key in ASSET_GROUPS if key.split("/")[0] in ("silver", "gold") and key not in DBT_MODELS]
 
 _LINEAGE = ["_source_file string!", "_ingested_at timestamptz!", "_batch_id string!"]
 _REJECT = ["record_id string!", "reason string!", "_raw string!", "_line_number long!", *_LINEAGE]
@@ -124,7 +130,7 @@ def test_assets_depend_on_what_they_are_computed_from(specs):
 
 def test_ingest_and_publish_jobs_select_their_layers(defs):
     jobs = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
-    assert jobs == {"ingest", "publish"}
+    assert jobs == {"ingest", "publish", "maintenance"}
     ingest = {tuple(k.path) for k in defs.resolve_job_def("ingest").asset_layer.selected_asset_keys}
     publish = {tuple(k.path) for k in defs.resolve_job_def("publish").asset_layer.selected_asset_keys}
     assert ingest == _keys([
@@ -145,9 +151,10 @@ def test_partitioned_assets_backfill_in_a_single_run(defs):
 
 def test_sensors_and_schedule_are_defined(defs):
     assert {s.name for s in defs.sensors} == {"landing_sensor", "gold_sensor"}
-    (schedule,) = defs.schedules
-    assert schedule.name == "ingest_schedule"
-    assert schedule.cron_schedule == "15 * * * *" and schedule.execution_timezone == "UTC"
+    schedules = {s.name: s for s in defs.schedules}
+    assert set(schedules) == {"ingest_schedule", "maintenance_schedule"}
+    assert schedules["ingest_schedule"].cron_schedule == "15 * * * *" and schedules["ingest_schedule"].execution_timezone == "UTC"
+    assert schedules["maintenance_schedule"].cron_schedule == "0 3 * * *" and schedules["maintenance_schedule"].execution_timezone == "UTC"
 
 
 def _column_schema(metadata: dict) -> dg.TableSchema:

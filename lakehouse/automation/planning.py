@@ -32,6 +32,7 @@ from lakehouse.sources.landing import LandingFile, LandingZone
 
 INGEST_JOB = "ingest"
 PUBLISH_JOB = "publish"
+MAINTENANCE_JOB = "maintenance"
 PIPELINE_TAG = "lakehouse/pipeline"  # the instance limits concurrent runs per value (dagster.yaml)
 BRONZE_BY_SOURCE = {"orders": ORDERS_RAW, "customers": CUSTOMERS_RAW}
 

@@ -1,9 +1,10 @@
-"""A fallback schedule: hourly at minute 15 UTC, ingest whatever landed and was not ingested."""
+"""Schedules: hourly at minute 15 UTC, ingest whatever landed and was not ingested (a fallback for
+the sensors); daily at 03:00 UTC, table maintenance."""
 
 import dagster as dg
 
 from lakehouse.automation.partitions import PartitionsResource
-from lakehouse.automation.planning import INGEST_JOB, in_partitions, ingest_requests, new_landing_files, silver_behind, silver_catch_up_request
+from lakehouse.automation.planning import INGEST_JOB, MAINTENANCE_JOB, PIPELINE_TAG, in_partitions, ingest_requests, new_landing_files, silver_behind, silver_catch_up_request
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.sources.landing import LandingZoneResource
 
@@ -26,3 +27,18 @@ def ingest_schedule(
     if behind:
         return [silver_catch_up_request(behind, run_key_prefix=key)]
     return dg.SkipReason("every landing file is in Bronze and Silver has applied all of Bronze")
+
+
+# Daily, at an hour when few files land: maintenance commits beside concurrent writers (compaction
+# re-plans when a merge commits first), but a quiet hour makes such races rare.
+MAINTENANCE_CRON = "0 3 * * *"
+
+maintenance_schedule = dg.ScheduleDefinition(
+    name="maintenance_schedule",
+    job_name=MAINTENANCE_JOB,
+    cron_schedule=MAINTENANCE_CRON,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    tags={PIPELINE_TAG: MAINTENANCE_JOB},
+    description="Daily at 03:00 UTC: compact, expire and clean the Silver and Gold tables under their contracts' policies.",
+)

@@ -131,7 +131,7 @@ def test_every_silver_and_gold_asset_carries_the_transient_retry_policy(tmp_path
     transformed = [
         a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and any(k.path[0] != Layer.bronze.value for k in a.keys)
     ]
-    assert len(transformed) == 7  # six Python assets and the dbt models' multi-asset
+    assert len(transformed) == 9  # six Python assets, the dbt models' multi-asset, maintenance of Silver and Gold
     for assets_def in transformed:
         assert assets_def.op.retry_policy == TRANSIENT_RETRY_POLICY, assets_def.keys
     assert TRANSIENT_RETRY_POLICY.max_retries >= 1 and TRANSIENT_RETRY_POLICY.backoff is dg.Backoff.EXPONENTIAL
