@@ -119,7 +119,8 @@ class IcebergTables:
                 self.identifier(tomb),
                 schema=tomb.iceberg_schema,
                 location=self.uri(tomb),
-                properties={"format-version": "2", **full_key_bounds(tomb)},
+                # As the table's own: a conflicting commit re-plans (merge, compaction), it is not re-applied.
+                properties={"format-version": "2", "commit.retry.num-retries": "0", **full_key_bounds(tomb)},
             )
         return table
 
