@@ -4,7 +4,16 @@ the sensors); daily at 03:00 UTC, table maintenance."""
 import dagster as dg
 
 from lakehouse.automation.partitions import PartitionsResource
-from lakehouse.automation.planning import INGEST_JOB, MAINTENANCE_JOB, PIPELINE_TAG, in_partitions, ingest_requests, new_landing_files, silver_behind, silver_catch_up_request
+from lakehouse.automation.planning import (
+    INGEST_JOB,
+    MAINTENANCE_JOB,
+    PIPELINE_TAG,
+    in_partitions,
+    ingest_requests,
+    new_landing_files,
+    silver_behind,
+    silver_catch_up_request,
+)
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.sources.landing import LandingZoneResource
 

@@ -113,6 +113,20 @@ def referenced_files(table: Table, snapshot_ids: Iterable[int]) -> set[str]:
     return files
 
 
+def _checksum_of(path: str) -> str | None:
+    """The file a Hadoop checksum sidecar (``dir/.name.crc``, written by Spark on a local
+    filesystem) belongs to, or None if ``path`` is not one."""
+    folder, _, name = path.rpartition("/")
+    if name.startswith(".") and name.endswith(".crc"):
+        return f"{folder}/{name[1:-4]}"
+    return None
+
+
+def _checksum_sidecar(path: str) -> str:
+    folder, _, name = path.rpartition("/")
+    return f"{folder}/.{name}.crc"
+
+
 def _metadata_files(table: Table) -> set[str]:
     return {_path(table.metadata_location)} | {_path(entry.metadata_file) for entry in table.metadata.metadata_log}
 
@@ -341,9 +355,13 @@ class TableMaintenance:
             return
         referenced = referenced_files(table, [s.snapshot_id for s in table.metadata.snapshots]) | _metadata_files(table)
         cutoff = now - dt.timedelta(days=policy.orphan_file_days)
+        def unreferenced(path: str) -> bool:
+            owner = _checksum_of(path)  # a checksum goes with its file
+            return path not in referenced and (owner is None or owner not in referenced)
+
         orphans = [
             info for info in listed
-            if info.type == pafs.FileType.File and _path(info.path) not in referenced and info.mtime is not None
+            if info.type == pafs.FileType.File and unreferenced(_path(info.path)) and info.mtime is not None
             and _aware(info.mtime) < cutoff
         ]
         if not orphans:
@@ -368,6 +386,9 @@ class TableMaintenance:
             fs.delete_file(path)
             deleted += 1
             reclaimed += info.size or 0
+            checksum = fs.get_file_info(_checksum_sidecar(path))
+            if checksum.type == pafs.FileType.File:
+                fs.delete_file(checksum.path)
         return deleted, reclaimed
 
 

@@ -18,6 +18,7 @@ from lakehouse import faults
 from lakehouse.contracts.maintenance import MaintenancePolicy
 from lakehouse.contracts.tables import DAILY_SALES, ORDERS
 from lakehouse.faults import FAULT_DIR_VARIABLE, FAULT_VARIABLE, marker
+from lakehouse.io.arrow_store import ArrowTableStore
 from lakehouse.io.table_store import CommitStamp
 from lakehouse.io.watermarks import BuiltFrom, source_changes
 from lakehouse_tests.io.cdc import batch, event, state
@@ -94,8 +95,12 @@ def test_maintenance_after_30_small_merges_keeps_the_rows_and_time_travel_with_f
     assert len(list(table.scan().plan_files())) < files_before == report.data_files_before
     assert report.data_files_after == len(list(table.scan().plan_files()))
     assert len(table.metadata.snapshots) == POLICY.keep_snapshots == report.snapshots_after
+    # Manifests are rewritten when they multiply (pyiceberg's merges add one per commit; Spark merges its own).
+    rewrote = any(a.startswith("rewrote ") for a in report.actions)
+    assert report.manifests_after < POLICY.max_manifests
+    assert rewrote or not isinstance(table_store, ArrowTableStore)  # 30 pyiceberg commits: 30+ manifests
     made = sum(1 for s in table.metadata.snapshots if s.summary.get("lakehouse.maintenance"))  # compaction, manifest rewrite
-    assert made == 2 and report.snapshots_expired == report.snapshots_before + made - POLICY.keep_snapshots
+    assert made == 1 + rewrote and report.snapshots_expired == report.snapshots_before + made - POLICY.keep_snapshots
     assert report.expired_files_deleted > 0 and report.orphan_files_deleted >= 1 and report.bytes_reclaimed > 0
     # Time travel: every retained snapshot reads as it did (the newest ones are maintenance's own).
     for snapshot in table.metadata.snapshots:
@@ -104,7 +109,9 @@ def test_maintenance_after_30_small_merges_keeps_the_rows_and_time_travel_with_f
     # Nothing is left on disk that no snapshot references (all of it is older than the orphan age here).
     on_disk = {_norm(f.path) for f in _files_under(table_store, table)}
     assert _norm(stray) not in on_disk
-    assert on_disk <= _referenced_by_snapshots(table)
+    # (Spark on a local filesystem writes a Hadoop checksum ``.name.crc`` beside each file: it goes with it.)
+    owners = {f if not f.rsplit("/", 1)[-1].endswith(".crc") else f.rsplit("/", 1)[0] + "/" + f.rsplit("/", 1)[-1][1:-4] for f in on_disk}
+    assert owners <= _referenced_by_snapshots(table)
     assert tombstones.table == "silver.orders__tombstones" and tombstones.skipped is None
     # A second run has nothing left to do.
     (again, _) = table_store.maintain(ORDERS, MAINTENANCE, policy=POLICY, now=LATER)
