@@ -192,8 +192,12 @@ def test_gold_sensor_requests_once_per_silver_version(env):
     _merge_orders(store, ("a", 1, J3))
     first = gold_sensor(dg.build_sensor_context(resources={k: resources[k] for k in ("store", "partitions", "dbt")}))
     assert [r.tags["dagster/asset_partition_range_start"] for r in first.run_requests] == ["2026-01-03"]
-    # the dbt models were never built: they ride on the first publish run
-    assert {m.contract.asset_key for m in resources["dbt"].models()} <= set(first.run_requests[0].asset_selection)
+    # the dbt models on silver/orders were never built: they ride on the first publish run; the one
+    # that also reads silver/customers waits for that table to exist
+    on_orders = {m.contract.asset_key for m in resources["dbt"].models() if {s.name for s in m.silver_sources} == {"orders"}}
+    assert on_orders == {dg.AssetKey(["gold", "order_status_daily"]), dg.AssetKey(["gold", "order_fulfilment_daily"])}
+    dbt_keys = {m.contract.asset_key for m in resources["dbt"].models()}
+    assert dbt_keys & set(first.run_requests[0].asset_selection) == on_orders
     again = gold_sensor(dg.build_sensor_context(resources={k: resources[k] for k in ("store", "partitions", "dbt")}))
     assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]  # Dagster skips a known run key
     _merge_orders(store, ("a", 2, J3))

@@ -76,7 +76,7 @@ def test_every_record_of_a_handmade_file_is_accounted_for(landed):
     store = resources_for(settings)["store"].get_store()
     from lakehouse.checks.accounting import accounting_checks
 
-    keys = [ORDERS.asset_key, ORDERS_REJECTS.asset_key]
+    keys = {ORDERS.asset_key, ORDERS_REJECTS.asset_key}
     assets = [a for a in all_assets() if keys.intersection(a.keys)]
     result = dg.materialize([*assets, *accounting_checks()[:1]], resources=resources_for(settings), selection=dg.AssetSelection.assets(*keys) | dg.AssetSelection.checks_for_assets(*keys))
     assert result.success
