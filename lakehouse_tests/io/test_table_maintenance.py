@@ -197,3 +197,29 @@ def test_a_merge_committed_while_compaction_runs_survives(table_store, tmp_path,
     rows = table_store.read(ORDERS)
     assert state(rows) == expected and rows.num_rows == len(expected)  # both effects, nothing twice
     assert reports[0].compaction_conflicts == 1 and reports[0].files_compacted >= 2
+
+
+def test_maintenance_after_30_partition_overwrites_keeps_each_day_as_last_written(table_store):
+    days = [dt.date(2026, 1, d) for d in (1, 2, 3)]
+    expected: dict[dt.date, int] = {}
+    for i in range(30):
+        day = days[i % 3]
+        row = dict(report_date=day, currency="EUR", total_orders=i, total_revenue=Decimal("1.50"), unique_customers=1)
+        table_store.overwrite(DAILY_SALES, pa.Table.from_pylist([row], DAILY_SALES.arrow_schema),
+                              CommitStamp(run_id=f"r{i}", asset_key="gold/daily_sales", partition_key=str(day)), partition={"report_date": day})
+        expected[day] = i
+    table = table_store.load_table(DAILY_SALES)
+    at_snapshot = {s.snapshot_id: table.scan(snapshot_id=s.snapshot_id).to_arrow().sort_by("report_date") for s in table.metadata.snapshots}
+    last = at_snapshot[table.current_snapshot().snapshot_id]
+
+    (report,) = table_store.maintain(DAILY_SALES, MAINTENANCE, policy=POLICY, now=LATER)
+
+    table = table.refresh()
+    rows = table_store.read(DAILY_SALES).to_pylist()
+    assert {r["report_date"]: r["total_orders"] for r in rows} == expected and len(rows) == 3
+    assert len(table.metadata.snapshots) == POLICY.keep_snapshots and report.snapshots_expired > 0 and report.expired_files_deleted > 0
+    for snapshot in table.metadata.snapshots:
+        # a snapshot maintenance made (Spark writes a partition in several files: compacted) holds the last write's rows
+        assert table.scan(snapshot_id=snapshot.snapshot_id).to_arrow().sort_by("report_date").equals(at_snapshot.get(snapshot.snapshot_id, last))
+    on_disk = {_norm(f.path) for f in _files_under(table_store, table) if not f.path.endswith(".crc")}
+    assert on_disk <= _referenced_by_snapshots(table)
