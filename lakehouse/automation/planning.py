@@ -146,9 +146,12 @@ def plan_gold(store: TableStore, dbt_models: Sequence[DbtModel] = ()) -> GoldPla
     """Gold work implied by Silver changes, read from the tables themselves: each Silver snapshot
     says which days it changed, each Gold table how far it is rebuilt (``io/watermarks.py``). A
     crash between a commit and Dagster recording it cannot hide a change from this plan."""
-    built = BuiltFrom.parse(store.info(DAILY_SALES).properties, ORDERS.qualified_name)
+    daily_props = store.info(DAILY_SALES).properties
+    built = BuiltFrom.parse(daily_props, ORDERS.qualified_name)
     changes = source_changes(store, ORDERS, built.through, DAILY_SALES_DAYS_COLUMN)
     stale = stale_days(changes, built)
+    if not BuiltFrom.recorded(daily_props, ORDERS.qualified_name) and store.current_seq(ORDERS):
+        stale = ALL_DAYS  # never built from Silver: every day it holds, whatever history maintenance kept
     if stale is ALL_DAYS:  # a change written by an older version: rebuild every day Silver holds
         stale = {d for d in store.column(ORDERS, DAILY_SALES_DAYS_COLUMN).cast(pa.timestamp("us", tz="UTC")).cast(pa.date32()).to_pylist() if d}
     summary_props = store.info(CUSTOMER_SUMMARY).properties
@@ -156,6 +159,7 @@ def plan_gold(store: TableStore, dbt_models: Sequence[DbtModel] = ()) -> GoldPla
     for source in (ORDERS, CUSTOMERS):
         source_built = BuiltFrom.parse(summary_props, source.qualified_name)
         summary_stale |= is_stale(source_changes(store, source, source_built.through), source_built)
+        summary_stale |= not BuiltFrom.recorded(summary_props, source.qualified_name) and bool(store.current_seq(source))
     version = ",".join(f"{s.qualified_name}={store.current_seq(s)}" for s in (ORDERS, CUSTOMERS))
     models = tuple(m.contract.asset_key for m in stale_models(store, dbt_models))
     if models:  # a new SQL version is a new plan too

@@ -141,6 +141,13 @@ class BuiltFrom:
         value = {"through": self.through, "days": {d.isoformat(): s for d, s in sorted(self.days.items())}}
         return {f"{BUILT_FROM_PREFIX}{source_qualified_name}": json.dumps(value, separators=(",", ":"))}
 
+    @staticmethod
+    def recorded(properties: Mapping[str, str], source_qualified_name: str) -> bool:
+        """Whether a table records lineage from that source at all (False: never built from it).
+        A table never built from a source must read all of it: maintenance may have expired the
+        source's oldest snapshots, so its history no longer names every day it holds."""
+        return f"{BUILT_FROM_PREFIX}{source_qualified_name}" in properties
+
     def built_seq(self, day: dt.date) -> int:
         return max(self.through, self.days.get(day, 0))
 

@@ -126,6 +126,8 @@ def model_stale(store: TableStore, model: DbtModel) -> bool:
     if not info.exists or info.summary.get("dagster.code-version") != model.code_version:
         return True
     for source in model.silver_sources:
+        if not BuiltFrom.recorded(info.properties, source.qualified_name):
+            return True  # never built from it (or by an older version): build from all of it
         built = BuiltFrom.parse(info.properties, source.qualified_name)
         if is_stale(source_changes(store, source, built.through), built):
             return True

@@ -203,3 +203,16 @@ def test_gold_sensor_requests_once_per_silver_version(env):
     _merge_orders(store, ("a", 2, J3))
     third = gold_sensor(dg.build_sensor_context(resources={k: resources[k] for k in ("store", "partitions", "dbt")}))
     assert third.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_a_gold_table_first_built_after_silver_history_expired_still_covers_every_day(table_store):
+    from lakehouse.contracts.maintenance import MaintenancePolicy
+
+    for i, day in enumerate((J1, J2, J5)):  # one merge per day, no Gold table reads Silver yet
+        _merge_orders(table_store, (f"o{i}", 1, day))
+    _merge_orders(table_store, ("o0", 2, J1))  # an update of J1, the newest change
+    table_store.maintain(ORDERS, CommitStamp(run_id="m", asset_key="maintenance/silver"),
+                         policy=MaintenancePolicy(keep_snapshots=1, keep_snapshot_days=0), now=dt.datetime.now(dt.UTC))
+    assert [seq for seq, _ in table_store.history(ORDERS)] == [table_store.current_seq(ORDERS)]  # one snapshot left
+    plan = plan_gold(table_store)
+    assert plan.report_dates == [J1, J2, J5] and plan.summary_stale
