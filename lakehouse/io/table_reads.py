@@ -117,6 +117,16 @@ class TableReads(TableAppends):
         )
 
 
+    def set_table_properties(self, contract: TableContract, properties: dict[str, str]) -> None:
+        if not properties:
+            return
+        table = self.load_table(contract)
+        if table is None:
+            raise ValueError(f"{contract.qualified_name}: the table does not exist, so its properties cannot be set; build it first")
+        with table.transaction() as tx:
+            tx.set_properties(properties)
+
+
 def _day_filter(days: DayRange) -> BooleanExpression:
     start, end = days.bounds()
     return And(GreaterThanOrEqual(days.column, start.isoformat()), LessThan(days.column, end.isoformat()))

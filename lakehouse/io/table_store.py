@@ -188,6 +188,10 @@ class TableStore(ABC):
     @abstractmethod
     def info(self, contract: TableContract) -> TableInfo: ...
 
+    def set_table_properties(self, contract: TableContract, properties: dict[str, str]) -> None:
+        """Set properties on a table another engine wrote (dbt on Athena), in one catalog commit."""
+        raise NotImplementedError(f"{type(self).__name__} does not set table properties")
+
     def maintain(self, contract: TableContract, stamp: CommitStamp, *, dry_run: bool = False, now: dt.datetime | None = None, policy=None) -> list:
         """Compact, expire and clean ``contract``'s table under its maintenance policy; one
         ``MaintenanceReport`` per Iceberg table (io/table_maintenance.py: both stores' implementation)."""

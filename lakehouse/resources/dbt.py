@@ -116,6 +116,9 @@ class DbtModel:
     model_parents: tuple[str, ...] = ()  # the models it is built on (unique ids)
 
 
+CODE_VERSION_PROPERTY = "lakehouse.dbt-code-version"  # on tables dbt's target engine wrote in place
+
+
 def model_stale(store: TableStore, model: DbtModel) -> bool:
     """Whether ``model``'s table needs a build: it does not exist, another SQL built it, or a
     Silver source it is built from changed after (the same lineage as the Python Gold tables').
@@ -123,7 +126,10 @@ def model_stale(store: TableStore, model: DbtModel) -> bool:
     if not all(store.info(source).exists for source in model.silver_sources):
         return False
     info = store.info(model.contract)
-    if not info.exists or info.summary.get("dagster.code-version") != model.code_version:
+    # The table store stamps the code version on the snapshot; a table the target's engine wrote
+    # (Athena) carries it as a property the asset sets after the build.
+    version = info.summary.get("dagster.code-version") or info.properties.get(CODE_VERSION_PROPERTY)
+    if not info.exists or version != model.code_version:
         return True
     for source in model.silver_sources:
         if not BuiltFrom.recorded(info.properties, source.qualified_name):

@@ -183,3 +183,36 @@ def test_the_athena_target_parses_and_compiles_against_the_glue_databases(tmp_pa
         assert (node["schema"], node["config"]["table_type"], node["config"]["materialized"]) == ("lakehouse_gold_prod", "iceberg", "table")
     graph = build_definitions(settings).resolve_asset_graph()
     assert graph.get(COHORTS).parent_keys == {t.ORDERS.asset_key, t.CUSTOMERS.asset_key}
+
+
+def test_a_model_built_in_place_records_its_lineage_and_is_built_again_only_when_silver_changes(tmp_path):
+    """On Athena (publish in_place) the engine writes the table; the asset then records the Silver
+    lineage and the SQL's code version on it, so the next publish skips it until Silver changes."""
+    import logging
+
+    from lakehouse.assets.gold.dbt_models import _in_place_events
+    from lakehouse.io.watermarks import built_from_properties
+    from lakehouse.resources.dbt import dbt_models, model_stale
+    from lakehouse_tests.conftest import make_store
+    from lakehouse_tests.io.cdc import batch, event
+
+    store = make_store(tmp_path / "store")
+    store.merge(t.ORDERS, batch(event("a", 1)), CommitStamp(run_id="r1", asset_key="silver/orders"))
+    model = next(m for m in dbt_models(load_manifest("duckdb")) if m.contract.asset_key == STATUS_DAILY)
+    lineage = {model.unique_id: built_from_properties(store.info(model.contract).properties, store, model.silver_sources, None)}
+    # What Athena leaves: an Iceberg table whose snapshot carries no lakehouse stamp.
+    store.overwrite(model.contract, model.contract.arrow_schema.empty_table(), CommitStamp(run_id="athena", asset_key="-"))
+    assert model_stale(store, model)
+
+    class Invocation:  # dagster-dbt's DbtCliInvocation, as far as the asset uses it
+        def stream(self):
+            yield dg.Output(None, output_name=model.contract.asset_key.to_python_identifier())
+
+        def get_artifact(self, name):
+            return {"results": [{"unique_id": model.unique_id, "status": "success"}]}
+
+    (output,) = list(_in_place_events(Invocation(), store, [model], logging.getLogger("test"), lineage))
+    assert output.metadata["table_uri"].value == store.info(model.contract).uri
+    assert not model_stale(store, model)
+    store.merge(t.ORDERS, batch(event("b", 2)), CommitStamp(run_id="r2", asset_key="silver/orders"))
+    assert model_stale(store, model)

@@ -24,7 +24,17 @@ from lakehouse.io.metadata import info_metadata
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_write import TableWrite, TableWriter, WriteStep
 from lakehouse.io.watermarks import built_from_properties
-from lakehouse.resources.dbt import SCRATCH_DATABASE, TARGETS, DbtBuildResource, DbtModel, dbt_models, dbt_project, load_manifest, stale_models
+from lakehouse.resources.dbt import (
+    CODE_VERSION_PROPERTY,
+    SCRATCH_DATABASE,
+    TARGETS,
+    DbtBuildResource,
+    DbtModel,
+    dbt_models,
+    dbt_project,
+    load_manifest,
+    stale_models,
+)
 
 # For `dagster-dbt project prepare-and-package --file lakehouse/assets/gold/dbt_models.py`: the image
 # is built with both targets' manifests, so no process parses the project at start-up.
@@ -92,7 +102,7 @@ def build_models(context: dg.AssetExecutionContext, dbt: DbtBuildResource, write
     # Read before dbt reads the sources: a change made meanwhile is only built again, never missed.
     lineage = {m.unique_id: built_from_properties(store.info(m.contract).properties, store, m.silver_sources, None) for m in selected}
     if dbt.publish == "in_place":
-        yield from _build_in_place(context, dbt, store, selected)
+        yield from _build_in_place(context, dbt, store, selected, lineage)
         return
     with dbt.build_folder() as folder:
         database = folder / SCRATCH_DATABASE
@@ -157,19 +167,23 @@ def _load_unselected_parents(manifest: Mapping[str, Any], store, models: list[Db
             connection.unregister("published_rows")
 
 
-def _build_in_place(context: dg.AssetExecutionContext, dbt: DbtBuildResource, store, selected: list[DbtModel]) -> Iterator:
+def _build_in_place(context: dg.AssetExecutionContext, dbt: DbtBuildResource, store, selected: list[DbtModel], lineage) -> Iterator:
     """The target's engine wrote the tables (Athena: Iceberg tables in the Gold Glue database):
     dbt's events as they are, with each table as the catalog now has it."""
     with dbt.build_folder() as folder:
         invocation = dbt.cli(["build"], context=context, raise_on_error=False, target_path=folder / "target")
-        yield from _in_place_events(invocation, store, selected, context.log)
+        yield from _in_place_events(invocation, store, selected, context.log, lineage)
 
 
-def _in_place_events(invocation, store, selected: list[DbtModel], log) -> Iterator:
+def _in_place_events(invocation, store, selected: list[DbtModel], log, lineage: dict[str, dict[str, str]]) -> Iterator:
+    """dbt's events; each model it built records the Silver lineage read before the build, so it is
+    built again only when its sources change (model_stale), as a model the table store publishes."""
     names = {m.contract.asset_key.to_python_identifier(): m for m in selected}
     for event in _quiet(invocation.stream(), log):
         if isinstance(event, dg.Output) and event.output_name in names:
-            contract = names[event.output_name].contract
+            model = names[event.output_name]
+            contract = model.contract
+            store.set_table_properties(contract, {**lineage.get(model.unique_id, {}), CODE_VERSION_PROPERTY: model.code_version})
             extra = {**info_metadata(contract, store.info(contract)), **catalog_metadata(store, contract)}
             event = dg.Output(None, output_name=event.output_name, metadata={**event.metadata, **extra})
         yield event
