@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
-import statistics
 import tempfile
 import time
 from decimal import Decimal
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from bookkeeping import timed  # run as `python benchmarks/maintenance.py`: the folder is on sys.path
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakehouse.contracts.maintenance import MaintenancePolicy
@@ -50,15 +50,6 @@ def _store(home: Path) -> ArrowTableStore:
     return ArrowTableStore(catalog, {layer: f"{warehouse}/{layer.value}" for layer in Layer}, {layer: layer.value for layer in Layer})
 
 
-def _timed(fn, repeat: int) -> tuple[float, object]:
-    runs, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs), result
-
-
 def _scans(store: ArrowTableStore, repeat: int) -> tuple[float, float, int]:
     table = store.load_table(ORDERS)
 
@@ -66,8 +57,8 @@ def _scans(store: ArrowTableStore, repeat: int) -> tuple[float, float, int]:
         files = store.data_files(ORDERS)
         return duckdb.sql(f"select count(*), sum(amount) from read_parquet({[f.replace('file://', '') for f in files]!r})").fetchall()[0]
 
-    duck, (rows, _) = _timed(with_duckdb, repeat)
-    iceberg, _ = _timed(lambda: table.refresh().scan().to_arrow(), repeat)
+    duck, (rows, _) = timed(with_duckdb, repeat)
+    iceberg, _ = timed(lambda: table.refresh().scan().to_arrow(), repeat)
     return duck, iceberg, rows
 
 

@@ -80,11 +80,6 @@ class MaintenanceReport:
         return bool(self.files_compacted or self.manifests_after != self.manifests_before or self.snapshots_expired
                     or self.expired_files_deleted or self.orphan_files_deleted)
 
-    def metadata(self) -> dict[str, int | float | str | bool]:
-        values = {k: v for k, v in self.__dict__.items() if k not in ("table", "actions", "skipped")}
-        values["seconds"] = round(self.seconds, 3)
-        return values
-
 
 # ---- what a table references -------------------------------------------------------------------
 def _path(uri: str) -> str:
