@@ -14,3 +14,7 @@ def bucket_variable(layer: str) -> str:
 
 def database_variable(layer: str) -> str:
     return f"LAKEHOUSE_GLUE_DATABASE_{layer.upper()}"
+
+
+# The key of keyed pseudonyms (contracts/sensitive.py): read where a write needs it, never configured.
+PSEUDONYM_KEY_VARIABLE = "LAKEHOUSE_PSEUDONYM_KEY"

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from lakehouse.contracts.expectations import Expectation
 from lakehouse.contracts.model import TableContract
+from lakehouse.contracts.sensitive import mask_value
 from lakehouse.io.write_audit import AuditInput, CheckOutcome
 
 SAMPLE_SIZE = 5
@@ -47,16 +48,24 @@ def _failing_rows(contract: TableContract, data: pa.Table, condition_sql: str) -
     """Rows of ``data`` violating a SQL condition (NULL counts as a violation), with sample keys."""
     if data.num_rows == 0:
         return 0, []
-    key = ", ".join(f'"{k}"' for k in contract.primary_key) or "*"
+    columns = list(contract.primary_key) or data.column_names
+    key = ", ".join(f'"{k}"' for k in columns)
     con = duckdb.connect()
     try:
         con.register("written", data)
         where = f"NOT coalesce(({condition_sql}), false)"
         count = con.execute(f"SELECT count(*) FROM written WHERE {where}").fetchone()[0]
-        sample = [list(r) if len(r) > 1 else r[0] for r in con.execute(f"SELECT {key} FROM written WHERE {where} LIMIT {SAMPLE_SIZE}").fetchall()]
+        rows = con.execute(f"SELECT {key} FROM written WHERE {where} LIMIT {SAMPLE_SIZE}").fetchall()
     finally:
         con.close()
-    return count, [str(s) for s in sample]
+    return count, [_shown(contract, columns, r) for r in rows]
+
+
+def _shown(contract: TableContract, columns: list[str], values) -> str:
+    """One sample row's values (its key, or the whole row without one) as the check shows them:
+    values of a pii column masked (a sample is metadata anyone who sees the asset can read)."""
+    masked = [mask_value(contract, c, v) for c, v in zip(columns, values)]
+    return str(masked if len(masked) > 1 else masked[0])
 
 
 def _evaluate_one(contract: TableContract, e: Expectation, audit: AuditInput) -> CheckOutcome:
@@ -95,7 +104,7 @@ def _evaluate_one(contract: TableContract, e: Expectation, audit: AuditInput) ->
             values = data[e.columns[0]]
             missing = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=known)))
             failing = pc.sum(missing).as_py() or 0
-            sample = [str(v) for v in pc.unique(values.filter(missing)).to_pylist()[:SAMPLE_SIZE]]
+            sample = [_shown(contract, [e.columns[0]], [v]) for v in pc.unique(values.filter(missing)).to_pylist()[:SAMPLE_SIZE]]
     elif e.kind == "row_count_change":
         before, after = audit.row_count_before, audit.row_count_after
         meta.update(rows_before=before or 0, rows_after=after, threshold=e.max_drop)
@@ -164,5 +173,6 @@ def _duplicates(contract: TableContract, e: Expectation, audit: AuditInput) -> t
             return 0, []
         counts = audit.written.group_by(list(e.columns)).aggregate([(e.columns[0], "count")])
         dup = counts.filter(pc.greater(counts[f"{e.columns[0]}_count"], 1))
-    sample = [str(v) for v in dup.slice(0, SAMPLE_SIZE).select(list(e.columns) if audit.key_column is None else ["k"]).to_pylist()]
+    shown = dup.slice(0, SAMPLE_SIZE).select(list(e.columns) if audit.key_column is None else ["k"]).to_pylist()
+    sample = [str({c: mask_value(contract, c, v) for c, v in zip(e.columns, row.values())}) for row in shown]
     return dup.num_rows, sample

@@ -17,6 +17,7 @@ from pyiceberg.transforms import IdentityTransform
 
 from lakehouse.contracts.expectations import Expectation, unique
 from lakehouse.contracts.maintenance import DEFAULT_POLICIES, MaintenancePolicy
+from lakehouse.contracts.sensitive import PII_KINDS
 
 
 class Layer(str, Enum):
@@ -44,6 +45,11 @@ class Column(BaseModel):
     type: str
     required: bool = False
     description: str = ""
+    # The kind of personal data the column holds (docs/sensitive-data.md): its values are masked
+    # wherever they could be shown, and the tag shows in Dagster's column schema.
+    pii: str | None = None
+    # Store a keyed hash of each value instead of the value (a pii string column only).
+    pseudonymise: bool = False
 
     @field_validator("type")
     @classmethod
@@ -51,6 +57,17 @@ class Column(BaseModel):
         if value not in _SIMPLE_TYPES and not _DECIMAL.match(value):
             raise ValueError(f"unknown column type {value!r}; use one of {sorted(_SIMPLE_TYPES)} or decimal(p,s)")
         return value
+
+    @model_validator(mode="after")
+    def _sensitive(self) -> Column:
+        if self.pii is not None and self.pii not in PII_KINDS:
+            raise ValueError(f"column {self.name!r}: unknown pii kind {self.pii!r}; use one of {', '.join(PII_KINDS)}")
+        if self.pseudonymise and self.pii is None:
+            raise ValueError(f"column {self.name!r}: pseudonymise needs a pii kind (pii='email', ...): only tagged columns are pseudonymised")
+        if self.pseudonymise and self.type != "string":
+            # A pseudonym is text: a column of another type could not hold it.
+            raise ValueError(f"column {self.name!r}: only a string column can be pseudonymised, not {self.type}")
+        return self
 
     def iceberg_type(self) -> it.IcebergType:
         if m := _DECIMAL.match(self.type):
@@ -145,6 +162,9 @@ class TableContract(BaseModel):
         for key in self.primary_key:
             if not self.column(key).required:
                 raise ValueError(f"{where}: primary-key column {key!r} must be required")
+        if self.sequence_by and self.column(self.sequence_by).pseudonymise:
+            # Pseudonyms keep equality, not order: the latest row per key could not be told.
+            raise ValueError(f"{where}: sequence_by column {self.sequence_by!r} cannot be pseudonymised")
         return self
 
     @property
@@ -220,6 +240,7 @@ class TableContract(BaseModel):
                     type=c.type,
                     description=c.description or None,
                     constraints=dg.TableColumnConstraints(nullable=not c.required, unique=self.primary_key == (c.name,)),
+                    tags={"pii": c.pii, **({"pseudonymised": "true"} if c.pseudonymise else {})} if c.pii else None,
                 )
                 for c in self.columns
             ]
@@ -246,9 +267,11 @@ class TableContract(BaseModel):
                 try:
                     values = values.cast(field.type, safe=True)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    # Arrow's message quotes the value it could not cast: a tagged column's is not shown.
+                    detail = f"the value is not shown: the column is tagged pii {column.pii}" if column.pii else str(exc)
                     raise ContractViolation(
-                        f"{where}: column {column.name!r} has type {values.type}, contract says {column.type} ({exc})"
-                    ) from exc
+                        f"{where}: column {column.name!r} has type {values.type}, contract says {column.type} ({detail})"
+                    ) from (None if column.pii else exc)
             exempt = deleting is not None and column.name not in (*self.primary_key, self.sequence_by)
             nulls = pc.sum(pc.and_(pc.is_null(values), pc.invert(deleting))).as_py() if exempt else values.null_count
             if column.required and nulls:

@@ -42,8 +42,8 @@ CUSTOMERS_RAW = TableContract(
     description="Every customer CSV row landed, once, split into text fields, with its lineage.",
     columns=(
         Column(name="customer_id", type="string"),
-        Column(name="name", type="string"),
-        Column(name="email", type="string"),
+        Column(name="name", type="string", pii="name"),
+        Column(name="email", type="string", pii="email"),
         Column(name="country", type="string"),
         Column(name="updated_at", type="string"),
         Column(name="_parse_error", type="string", description="Why the row could not be split: malformed_csv or not_utf8 (else null)"),
@@ -107,8 +107,8 @@ CUSTOMERS = TableContract(
     description="One row per customer: the valid row with the latest updated_at.",
     columns=(
         Column(name="customer_id", type="string", required=True, description="Customer identifier"),
-        Column(name="name", type="string", description="Display name"),
-        Column(name="email", type="string", description="E-mail address"),
+        Column(name="name", type="string", description="Display name", pii="name"),
+        Column(name="email", type="string", description="E-mail address", pii="email"),
         Column(name="country", type="string", description="ISO-3166 alpha-2 code"),
         Column(name="updated_at", type="timestamptz", required=True, description="When the customer last changed (UTC)"),
         *LINEAGE,
@@ -147,8 +147,8 @@ CUSTOMER_SUMMARY = TableContract(
     description="Per customer: attributes, number of live orders and revenue of those not cancelled.",
     columns=(
         Column(name="customer_id", type="string", required=True, description="Customer identifier"),
-        Column(name="name", type="string", description="Display name (null if unknown)"),
-        Column(name="email", type="string", description="E-mail address"),
+        Column(name="name", type="string", description="Display name (null if unknown)", pii="name"),
+        Column(name="email", type="string", description="E-mail address", pii="email"),
         Column(name="country", type="string", description="ISO-3166 alpha-2 code"),
         Column(name="order_count", type="long", required=True, description="Live orders, any status"),
         Column(name="total_revenue", type="decimal(18,2)", required=True, description="Sum of amount, not cancelled"),

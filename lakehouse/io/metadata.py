@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from lakehouse.contracts.model import TableContract
+from lakehouse.contracts.sensitive import mask_values
 from lakehouse.io.table_store import TableInfo, WriteResult
 
 
@@ -24,7 +25,7 @@ def write_metadata(contract: TableContract, result: WriteResult) -> dict[str, dg
     for name, value in result.counts.items():
         metadata[f"rows_{name}"] = value
     for column, values in result.changed.items():
-        metadata[f"changed_{column}"] = dg.MetadataValue.json([str(v) for v in values])
+        metadata[f"changed_{column}"] = dg.MetadataValue.json([str(v) for v in mask_values(contract, column, values)])
     return metadata
 
 

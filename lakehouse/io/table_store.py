@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.contracts.model import ContractViolation, TableContract, WriteMode
+from lakehouse.contracts.sensitive import mask_values, pseudonym_key, pseudonymise_frame, pseudonymise_table, pseudonymised_columns
 from lakehouse.io.spark_frames import as_arrow, is_spark_frame
 
 
@@ -101,7 +102,7 @@ def partition_values(
         values = list(value) if isinstance(value, (list, tuple, set)) else [value]
         outside = rows_outside(column, values) if rows_outside is not None else 0
         if outside:
-            shown = ", ".join(str(v) for v in values)
+            shown = ", ".join(str(v) for v in mask_values(contract, column, values))
             raise ContractViolation(f"{contract.qualified_name}: {outside} row(s) fall outside partition {column}={shown}")
         out[column] = values
     return out
@@ -135,6 +136,10 @@ class TableStore(ABC):
         mode = contract.mode
         if not (self.writes_spark_frames and mode is not WriteMode.append and is_spark_frame(data)):
             data = as_arrow(data)
+        if pseudonymised_columns(contract):
+            # Here, the one entrance of every write on both stores, so that no engine stores the clear value.
+            key = pseudonym_key()
+            data = pseudonymise_frame(contract, data, key) if is_spark_frame(data) else pseudonymise_table(contract, data, key)
         if mode is WriteMode.append:
             return self.append(contract, data, stamp)
         if mode is WriteMode.merge:
