@@ -408,12 +408,13 @@ def cmd_rejects(args: argparse.Namespace, settings: Settings) -> int:
     """Recent rejects grouped by reason: how many, from how many files, the latest example."""
     import pyarrow.compute as pc
 
-    from lakehouse.contracts.tables import CUSTOMERS_REJECTS, ORDERS_REJECTS
+    from lakehouse.contracts.tables import CUSTOMERS_RAW, CUSTOMERS_REJECTS, ORDERS_RAW, ORDERS_REJECTS
     from lakehouse.environment import resources_for
 
     store = resources_for(settings)["store"].get_store()
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.days)
-    for contract in (ORDERS_REJECTS, CUSTOMERS_REJECTS):
+    # Each quarantine with the Bronze table its records come from: their raw text holds its columns.
+    for contract, source in ((ORDERS_REJECTS, ORDERS_RAW), (CUSTOMERS_REJECTS, CUSTOMERS_RAW)):
         rows = store.read(contract)
         rows = rows.filter(pc.greater_equal(rows["_ingested_at"], since))
         print(f"{contract.asset_key.to_user_string()}: {rows.num_rows} reject(s) ingested in the last {args.days} day(s)")
@@ -425,9 +426,27 @@ def cmd_rejects(args: argparse.Namespace, settings: Settings) -> int:
             # Landed text is anybody's: escape what a terminal would act on (escape sequences, NUL).
             print(
                 f"  {printable(r['reason']):<32} {r['record_id_count']:>6}  in {r['_source_file_count_distinct']} file(s); "
-                f"latest {printable(example['record_id'])}: {printable(example['_raw'][:60])}"
+                f"latest {printable(example['record_id'])}: {printable(shown_raw(source, example['_raw'], args.unmask)[:60])}"
             )
     return 0
+
+
+def shown_raw(source, raw: str, unmask: bool = False) -> str:
+    """A quarantined record's raw text as `lakehouse rejects` shows it: the fields of its source's
+    pii columns masked unless ``unmask`` (the table itself keeps the text as landed, for repair).
+    A line that cannot be split is masked whole: never shown clear by mistake."""
+    from lakehouse.contracts.sensitive import mask_fields, mask_text, pii_columns
+    from lakehouse.contracts.tables import CUSTOMERS_RAW
+    from lakehouse.sources.landing import CUSTOMER_HEADER, split_customer_row
+
+    kinds = pii_columns(source)
+    if unmask or not kinds:
+        return raw
+    if source is CUSTOMERS_RAW:
+        fields, _ = split_customer_row(raw)
+        if fields is not None:
+            return mask_fields(fields, {i: kinds[name] for i, name in enumerate(CUSTOMER_HEADER) if name in kinds})
+    return mask_text(raw)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -479,6 +498,10 @@ def parser() -> argparse.ArgumentParser:
     maintain.set_defaults(run=cmd_maintain)
     rejects = command("rejects", help="recent rejected records grouped by reason")
     rejects.add_argument("--days", type=_positive, default=7, help="look back this many days of ingestion (default 7)")
+    rejects.add_argument(
+        "--unmask", action="store_true",
+        help="show the raw text of rejected records as landed, personal data (pii columns) included; masked by default",
+    )
     rejects.set_defaults(run=cmd_rejects)
     package = command("package", help="the release (wheel and driver, by content hash) remote jobs run; --upload puts it in the artifacts bucket")
     package.add_argument("--upload", action="store_true", help="upload it unless it is there (needs LAKEHOUSE_ENV=aws)")
