@@ -46,7 +46,12 @@ def model_contract(manifest: Mapping[str, Any], node: Mapping[str, Any]) -> Tabl
         if not column.get("data_type"):
             raise DbtContractError(f"{where}: column {name!r} has no data_type; give it a lakehouse type such as long or decimal(18,2)")
         try:
-            columns.append(Column(name=name, type=column["data_type"], required=name in required, description=column.get("description") or ""))
+            # A column's `meta: {lakehouse: {pii: email}}` tags it as Python contracts do (docs/sensitive-data.md).
+            tags = ((column.get("config") or {}).get("meta") or column.get("meta") or {}).get("lakehouse", {})
+            columns.append(Column(
+                name=name, type=column["data_type"], required=name in required, description=column.get("description") or "",
+                pii=tags.get("pii"), pseudonymise=bool(tags.get("pseudonymise", False)),
+            ))
         except ValueError as exc:
             raise DbtContractError(f"{where}: column {name!r}: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from None
     if not columns:

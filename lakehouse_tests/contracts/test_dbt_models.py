@@ -58,3 +58,13 @@ def test_a_model_outside_the_layers_is_refused(manifest):
     node["config"]["schema"] = "marts"
     with pytest.raises(DbtContractError, match=r"schema 'marts' is not a lakehouse layer; set `\+schema: gold`"):
         model_contract(manifest, node)
+
+
+def test_a_column_tagged_in_schema_yml_is_a_pii_column_and_a_wrong_tag_is_refused(manifest):
+    node = _node(manifest)
+    node["columns"]["orders"].setdefault("meta", {})["lakehouse"] = {"pii": "name"}
+    assert model_contract(manifest, node).column("orders").pii == "name"
+    assert model_contract(manifest, _node(manifest)).column("orders").pii is None
+    node["columns"]["orders"]["meta"]["lakehouse"] = {"pii": "mail"}
+    with pytest.raises(DbtContractError, match=r"column 'orders'.*unknown pii kind 'mail'; use one of email"):
+        model_contract(manifest, node)
