@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from lakehouse.assets import all_assets
+from lakehouse.assets import all_assets, database_asset_keys
 from lakehouse.assets.maintenance import MAINTENANCE_GROUP, maintenance_assets
-from lakehouse.automation.planning import INGEST_JOB, MAINTENANCE_JOB, PUBLISH_JOB
-from lakehouse.automation.schedules import ingest_schedule, maintenance_schedule
-from lakehouse.automation.sensors import gold_sensor, landing_sensor
+from lakehouse.automation.planning import DATABASE_INGEST_JOB, INGEST_JOB, MAINTENANCE_JOB, PUBLISH_JOB
+from lakehouse.automation.schedules import database_ingest_schedule, ingest_schedule, maintenance_schedule
+from lakehouse.automation.sensors import landing_sensor, make_gold_sensor
 from lakehouse.checks.accounting import accounting_checks
 from lakehouse.environment import resources_for
 from lakehouse.settings import Settings, load_settings
@@ -14,11 +14,19 @@ from lakehouse.settings import Settings, load_settings
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
+    database = dg.AssetSelection.assets(*database_asset_keys())
     ingest = dg.define_asset_job(
         INGEST_JOB,
-        selection=dg.AssetSelection.groups("bronze", "silver"),
+        selection=dg.AssetSelection.groups("bronze", "silver") - database,
         description="Append new landing files to Bronze (per landing day) and merge them into Silver.",
     )
+    database_jobs = [
+        dg.define_asset_job(
+            DATABASE_INGEST_JOB,
+            selection=database,
+            description="Extract the database sources' changes into Bronze and merge them into Silver.",
+        )
+    ] if settings.database_sources else []
     publish = dg.define_asset_job(
         PUBLISH_JOB,
         selection=dg.AssetSelection.groups("gold"),
@@ -30,11 +38,14 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         description="Compact, expire and clean the Silver and Gold tables under their maintenance policies.",
     )
     return dg.Definitions(
-        assets=[*all_assets(settings.partitions_start, settings.dbt_models_target), *maintenance_assets(settings.dbt_models_target)],
-        asset_checks=accounting_checks(),
-        jobs=[ingest, publish, maintenance],
-        sensors=[landing_sensor, gold_sensor],
-        schedules=[ingest_schedule, maintenance_schedule],
+        assets=[
+            *all_assets(settings.partitions_start, settings.dbt_models_target, settings.database_sources),
+            *maintenance_assets(settings.dbt_models_target, settings.database_sources),
+        ],
+        asset_checks=accounting_checks(settings.database_sources),
+        jobs=[ingest, publish, maintenance, *database_jobs],
+        sensors=[landing_sensor, make_gold_sensor(settings.database_sources)],
+        schedules=[ingest_schedule, maintenance_schedule, *([database_ingest_schedule] if settings.database_sources else [])],
         resources=resources_for(settings),
         # One process per run: the multiprocess executor would start a process, and a JVM, for
         # every Spark step (about 1.5 s + 3-6 s each), more than these tables' work; in one

@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+import dagster as dg
 
 from lakehouse.assets.transformation import FailFastIOManager
 from lakehouse.automation.partitions import PartitionsResource
@@ -22,6 +25,7 @@ from lakehouse.resources.release import release_hash
 from lakehouse.resources.spark import LOCAL_SPARK_CONFIG, LocalSparkResource
 from lakehouse.settings import Settings
 from lakehouse.sources.landing import LandingZoneResource
+from lakehouse.sources.postgres import PASSWORD_VARIABLE, PostgresSourceResource
 
 # How long a catalog statement waits for another process's lock on the SQLite catalog before
 # failing with "database is locked". A commit holds the lock for milliseconds, so a writer queued
@@ -130,7 +134,27 @@ def resources_for(settings: Settings) -> dict[str, Any]:
         "partitions": PartitionsResource(start=settings.partitions_start.isoformat()),
         # A LakehouseIOManager whose permanent errors bypass the assets' retry policy.
         "lakehouse_io_manager": FailFastIOManager(writer=writer),
+        **({"postgres": postgres_source(settings)} if settings.database_sources else {}),
     }
+
+
+def postgres_source(settings: Settings) -> PostgresSourceResource:
+    """The database sources' connection; its password is read when a run uses it, from the
+    environment (an EnvVar: its value is in no run config) or Secrets Manager."""
+    return PostgresSourceResource(
+        host=settings.postgres_host,
+        port=settings.postgres_port,
+        database=settings.postgres_database,
+        user=settings.postgres_user,
+        password=dg.EnvVar(PASSWORD_VARIABLE) if os.environ.get(PASSWORD_VARIABLE) else None,
+        password_secret=settings.postgres_password_secret,
+        region=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        sslmode=settings.postgres_sslmode,
+        batch_rows=settings.postgres_batch_rows,
+        overlap_seconds=settings.postgres_overlap_seconds,
+        key_snapshot_hours=settings.postgres_key_snapshot_hours,
+    )
 
 
 def engines_for(settings: Settings) -> list[str]:

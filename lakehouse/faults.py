@@ -26,6 +26,8 @@ FAULT_TIMEOUT_VARIABLE = "LAKEHOUSE_FAULT_TIMEOUT"
 POINTS = (
     "bronze.before_register",  # Bronze files written under temporary names, nothing registered
     "bronze.before_claim",  # registered for Silver, not yet visible under their names
+    "extract.before_claim",  # a database extract read, its Bronze file not yet visible
+    "extract.before_register",  # its Bronze file visible, not registered (the watermark not moved)
     "silver.start_audit",  # the audit branch exists, nothing written to it yet
     "silver.before_publish",  # the audited snapshot is on the branch, main not moved
     "silver.after_publish",  # main moved, Dagster has not recorded the materialization

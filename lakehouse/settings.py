@@ -96,6 +96,19 @@ class Settings(BaseSettings):
     # table store: the default locally) or "athena" (the default in aws mode).
     dbt_target: Literal["duckdb", "athena"] | None = None
 
+    # ---- the PostgreSQL database of the database sources (payments); unset: no database sources ----
+    # The password is never a setting: LAKEHOUSE_POSTGRES_PASSWORD is read by the resource at run
+    # time (a Dagster EnvVar), or LAKEHOUSE_POSTGRES_PASSWORD_SECRET names a Secrets Manager secret.
+    postgres_host: str | None = None
+    postgres_port: int = Field(default=5432, ge=1, le=65535)
+    postgres_database: str = "postgres"
+    postgres_user: str = "lakehouse"
+    postgres_password_secret: str | None = None
+    postgres_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    postgres_batch_rows: int = Field(default=100_000, ge=1)
+    postgres_overlap_seconds: float = Field(default=300, ge=0)
+    postgres_key_snapshot_hours: float | None = Field(default=24, gt=0)
+
     @field_validator("home")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -255,6 +268,11 @@ class Settings(BaseSettings):
             if value is not None:
                 variables[f"LAKEHOUSE_{name.upper()}"] = str(value)
         return {**variables, "LAKEHOUSE_STORE": "spark", "LAKEHOUSE_SPARK_RUNTIME": "provided"}
+
+    @property
+    def database_sources(self) -> bool:
+        """Whether the database sources (payments from PostgreSQL) are part of the code location."""
+        return bool(self.postgres_host)
 
     @property
     def s3_endpoint(self) -> str | None:

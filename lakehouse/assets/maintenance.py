@@ -14,7 +14,7 @@ import dagster as dg
 
 from lakehouse.assets.transformation import TRANSIENT_RETRY_POLICY
 from lakehouse.contracts.model import Layer, TableContract
-from lakehouse.contracts.tables import ALL_TABLES
+from lakehouse.contracts.tables import ALL_TABLES, DATABASE_TABLES
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_maintenance import MaintenanceReport
 from lakehouse.io.table_store import CommitStamp, TableStore
@@ -71,16 +71,16 @@ def reports_metadata(reports: Sequence[MaintenanceReport]) -> dict:
     return {**total, "changed": changed, "tables": dg.MetadataValue.md("\n".join(lines))}
 
 
-def _layer_tables(layer: Layer, dbt_tables: Sequence[TableContract]) -> list[TableContract]:
-    return [c for c in (*ALL_TABLES, *dbt_tables) if c.layer is layer]
+def _layer_tables(layer: Layer, dbt_tables: Sequence[TableContract], database_sources: bool = False) -> list[TableContract]:
+    return [c for c in (*ALL_TABLES, *(DATABASE_TABLES if database_sources else ()), *dbt_tables) if c.layer is layer]
 
 
-def maintenance_assets(dbt_target: str = "duckdb") -> list[dg.AssetsDefinition]:
+def maintenance_assets(dbt_target: str = "duckdb", database_sources: bool = False) -> list[dg.AssetsDefinition]:
     dbt_tables = [m.contract for m in dbt_models(load_manifest(dbt_target))]
-    return [_maintenance_asset(layer, _layer_tables(layer, dbt_tables)) for layer in MAINTAINED_LAYERS]
+    return [_maintenance_asset(layer, _layer_tables(layer, dbt_tables, database_sources), database_sources) for layer in MAINTAINED_LAYERS]
 
 
-def _maintenance_asset(layer: Layer, tables: Sequence[TableContract]) -> dg.AssetsDefinition:
+def _maintenance_asset(layer: Layer, tables: Sequence[TableContract], database_sources: bool = False) -> dg.AssetsDefinition:
     @dg.asset(
         key=maintenance_key(layer),
         group_name=MAINTENANCE_GROUP,
@@ -90,7 +90,7 @@ def _maintenance_asset(layer: Layer, tables: Sequence[TableContract]) -> dg.Asse
         description=f"Compacts, expires and cleans the {layer.value} tables under each contract's maintenance policy.",
     )
     def maintain_layer(context: dg.AssetExecutionContext, store: TableStoreResource, dbt: DbtBuildResource) -> dg.MaterializeResult:
-        contracts = _layer_tables(layer, [m.contract for m in dbt.models()])
+        contracts = _layer_tables(layer, [m.contract for m in dbt.models()], database_sources)
         stamp = CommitStamp(run_id=context.run.run_id, asset_key=maintenance_key(layer).to_user_string())
         reports = maintain_tables(
             store.get_store(), contracts, stamp,

@@ -20,9 +20,13 @@ from lakehouse.contracts.tables import (
     CUSTOMERS_RAW,
     CUSTOMERS_REJECTS,
     DAILY_SALES,
+    ORDER_REVENUE,
     ORDERS,
     ORDERS_RAW,
     ORDERS_REJECTS,
+    PAYMENTS,
+    PAYMENTS_RAW,
+    PAYMENTS_REJECTS,
 )
 from lakehouse.io.bronze_files import landing_key
 from lakehouse.io.table_store import TableStore
@@ -31,6 +35,7 @@ from lakehouse.resources.dbt import DbtModel, stale_models
 from lakehouse.sources.landing import LandingFile, LandingZone
 
 INGEST_JOB = "ingest"
+DATABASE_INGEST_JOB = "database_ingest"
 PUBLISH_JOB = "publish"
 MAINTENANCE_JOB = "maintenance"
 PIPELINE_TAG = "lakehouse/pipeline"  # the instance limits concurrent runs per value (dagster.yaml)
@@ -54,6 +59,10 @@ def new_landing_files(
 
 # Silver (and quarantine) tables and the Bronze table each applies.
 SILVER_FROM_BRONZE = {ORDERS: ORDERS_RAW, ORDERS_REJECTS: ORDERS_RAW, CUSTOMERS: CUSTOMERS_RAW, CUSTOMERS_REJECTS: CUSTOMERS_RAW}
+SILVER_FROM_DATABASE = {PAYMENTS: PAYMENTS_RAW, PAYMENTS_REJECTS: PAYMENTS_RAW}
+# Whole-table Gold tables and the Silver tables each is built from; those of database sources apart.
+WHOLE_TABLE_GOLD = {CUSTOMER_SUMMARY: (ORDERS, CUSTOMERS)}
+WHOLE_TABLE_GOLD_FROM_DATABASE = {ORDER_REVENUE: (ORDERS, PAYMENTS)}
 
 
 def silver_behind(store: TableStore) -> dict[str, tuple[int, int]]:
@@ -135,14 +144,27 @@ class GoldPlan:
     silver_version: str  # the Silver versions planned from ("silver.orders=12,..."): a run key part
     # dbt models to build (their Silver sources or SQL changed since they were built)
     dbt_models: tuple[dg.AssetKey, ...] = ()
+    # the other whole-table Gold tables older than a change to a Silver table they are built from
+    stale_tables: tuple[dg.AssetKey, ...] = ()
 
     @property
     def unpartitioned(self) -> list[dg.AssetKey]:
         """Whole-table Gold assets to rebuild: they ride on the first publish run."""
-        return ([CUSTOMER_SUMMARY.asset_key] if self.summary_stale else []) + list(self.dbt_models)
+        return ([CUSTOMER_SUMMARY.asset_key] if self.summary_stale else []) + list(self.stale_tables) + list(self.dbt_models)
 
 
-def plan_gold(store: TableStore, dbt_models: Sequence[DbtModel] = ()) -> GoldPlan:
+def whole_table_stale(store: TableStore, gold, sources) -> bool:
+    """Whether whole-table Gold ``gold`` is older than a change to one of its Silver ``sources``."""
+    props = store.info(gold).properties
+    stale = False
+    for source in sources:
+        source_built = BuiltFrom.parse(props, source.qualified_name)
+        stale |= is_stale(source_changes(store, source, source_built.through), source_built)
+        stale |= not BuiltFrom.recorded(props, source.qualified_name) and bool(store.current_seq(source))
+    return stale
+
+
+def plan_gold(store: TableStore, dbt_models: Sequence[DbtModel] = (), database_sources: bool = False) -> GoldPlan:
     """Gold work implied by Silver changes, read from the tables themselves: each Silver snapshot
     says which days it changed, each Gold table how far it is rebuilt (``io/watermarks.py``). A
     crash between a commit and Dagster recording it cannot hide a change from this plan."""
@@ -154,17 +176,14 @@ def plan_gold(store: TableStore, dbt_models: Sequence[DbtModel] = ()) -> GoldPla
         stale = ALL_DAYS  # never built from Silver: every day it holds, whatever history maintenance kept
     if stale is ALL_DAYS:  # a change written by an older version: rebuild every day Silver holds
         stale = {d for d in store.column(ORDERS, DAILY_SALES_DAYS_COLUMN).cast(pa.timestamp("us", tz="UTC")).cast(pa.date32()).to_pylist() if d}
-    summary_props = store.info(CUSTOMER_SUMMARY).properties
-    summary_stale = False
-    for source in (ORDERS, CUSTOMERS):
-        source_built = BuiltFrom.parse(summary_props, source.qualified_name)
-        summary_stale |= is_stale(source_changes(store, source, source_built.through), source_built)
-        summary_stale |= not BuiltFrom.recorded(summary_props, source.qualified_name) and bool(store.current_seq(source))
-    version = ",".join(f"{s.qualified_name}={store.current_seq(s)}" for s in (ORDERS, CUSTOMERS))
+    summary_stale = whole_table_stale(store, CUSTOMER_SUMMARY, WHOLE_TABLE_GOLD[CUSTOMER_SUMMARY])
+    others = WHOLE_TABLE_GOLD_FROM_DATABASE if database_sources else {}
+    stale_tables = tuple(gold.asset_key for gold, sources in others.items() if whole_table_stale(store, gold, sources))
+    version = ",".join(f"{s.qualified_name}={store.current_seq(s)}" for s in (ORDERS, CUSTOMERS, *((PAYMENTS,) if database_sources else ())))
     models = tuple(m.contract.asset_key for m in stale_models(store, dbt_models))
     if models:  # a new SQL version is a new plan too
         version += ",dbt=" + hashlib.sha256(",".join(m.code_version for m in dbt_models).encode()).hexdigest()[:12]
-    return GoldPlan(sorted(stale), summary_stale, version, models)
+    return GoldPlan(sorted(stale), summary_stale, version, models, stale_tables)
 
 
 DAILY_SALES_DAYS_COLUMN = "created_at"  # gold/daily_sales partition D holds the orders created on D

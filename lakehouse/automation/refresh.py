@@ -14,6 +14,7 @@ import dagster as dg
 
 from lakehouse.automation.partitions import check_days, daily_partitions
 from lakehouse.automation.planning import (
+    DATABASE_INGEST_JOB,
     INGEST_JOB,
     PIPELINE_TAG,
     PUBLISH_JOB,
@@ -111,7 +112,11 @@ def refresh(
         execute(INGEST_JOB, tags=tags, asset_selection=selection)
     if not outcome.success:
         return outcome
-    plan = plan_gold(resources["store"].get_store(), resources["dbt"].models())
+    if settings.database_sources:  # the database sources' changes are found by reading them: always a run
+        execute(DATABASE_INGEST_JOB, tags={PIPELINE_TAG: DATABASE_INGEST_JOB, TRIGGER_TAG: trigger, **process})
+        if not outcome.success:
+            return outcome
+    plan = plan_gold(resources["store"].get_store(), resources["dbt"].models(), settings.database_sources)
     inside, outside = split_by_partitions(plan.report_dates, partitions)
     if outside:
         log(outside_message(outside, partitions))

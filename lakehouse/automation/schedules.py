@@ -5,6 +5,7 @@ import dagster as dg
 
 from lakehouse.automation.partitions import PartitionsResource
 from lakehouse.automation.planning import (
+    DATABASE_INGEST_JOB,
     INGEST_JOB,
     MAINTENANCE_JOB,
     PIPELINE_TAG,
@@ -50,4 +51,18 @@ maintenance_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
     tags={PIPELINE_TAG: MAINTENANCE_JOB},
     description="Daily at 03:00 UTC: compact, expire and clean the Silver and Gold tables under their contracts' policies.",
+)
+
+
+# The database sources are read for their changes (no listing can tell what is new): every 15 minutes.
+DATABASE_INGEST_CRON = "*/15 * * * *"
+
+database_ingest_schedule = dg.ScheduleDefinition(
+    name="database_ingest_schedule",
+    job_name=DATABASE_INGEST_JOB,
+    cron_schedule=DATABASE_INGEST_CRON,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    tags={PIPELINE_TAG: DATABASE_INGEST_JOB},
+    description="Every 15 minutes: extract the database sources' changes into Bronze and merge them into Silver.",
 )

@@ -73,16 +73,24 @@ def _day(relative_path: str) -> dt.date:
     return dt.date.fromisoformat(relative_path.split("dt=", 1)[1][:10])
 
 
-@dg.sensor(job_name=PUBLISH_JOB, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
-def gold_sensor(context: dg.SensorEvaluationContext, store: TableStoreResource, partitions: PartitionsResource, dbt: DbtBuildResource):
-    """Requests publish runs for exactly the Gold days that Silver changed, read from the tables:
-    the run key names the Silver versions planned from, so one plan is requested once. Days
-    without a partition are logged and left out."""
-    plan = plan_gold(store.get_store(), dbt.models())
-    inside, outside = split_by_partitions(plan.report_dates, partitions.definition())
-    if outside:
-        context.log.warning(outside_message(outside, partitions.definition()))
-    requests = publish_requests(dataclasses.replace(plan, report_dates=inside), run_key_prefix="gold")
-    if not requests:
-        return dg.SkipReason("Gold is rebuilt through the current Silver versions")
-    return dg.SensorResult(run_requests=requests)
+def make_gold_sensor(database_sources: bool = False) -> dg.SensorDefinition:
+    """The gold sensor; with ``database_sources``, it also rebuilds the Gold tables they feed."""
+
+    @dg.sensor(name="gold_sensor", job_name=PUBLISH_JOB, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+    def gold_sensor(context: dg.SensorEvaluationContext, store: TableStoreResource, partitions: PartitionsResource, dbt: DbtBuildResource):
+        """Requests publish runs for exactly the Gold days that Silver changed, read from the tables:
+        the run key names the Silver versions planned from, so one plan is requested once. Days
+        without a partition are logged and left out."""
+        plan = plan_gold(store.get_store(), dbt.models(), database_sources)
+        inside, outside = split_by_partitions(plan.report_dates, partitions.definition())
+        if outside:
+            context.log.warning(outside_message(outside, partitions.definition()))
+        requests = publish_requests(dataclasses.replace(plan, report_dates=inside), run_key_prefix="gold")
+        if not requests:
+            return dg.SkipReason("Gold is rebuilt through the current Silver versions")
+        return dg.SensorResult(run_requests=requests)
+
+    return gold_sensor
+
+
+gold_sensor = make_gold_sensor()

@@ -3,12 +3,23 @@
 import dagster as dg
 
 from lakehouse.contracts.model import TableContract
-from lakehouse.contracts.tables import CUSTOMERS, CUSTOMERS_RAW, CUSTOMERS_REJECTS, ORDERS, ORDERS_RAW, ORDERS_REJECTS
+from lakehouse.contracts.tables import (
+    CUSTOMERS,
+    CUSTOMERS_RAW,
+    CUSTOMERS_REJECTS,
+    ORDERS,
+    ORDERS_RAW,
+    ORDERS_REJECTS,
+    PAYMENTS,
+    PAYMENTS_RAW,
+    PAYMENTS_REJECTS,
+)
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.watermarks import applied_seq
 from lakehouse.resources.transformation_run import ACCOUNTING_PREFIX
 
 ACCOUNTED = ((ORDERS, ORDERS_RAW, ORDERS_REJECTS), (CUSTOMERS, CUSTOMERS_RAW, CUSTOMERS_REJECTS))
+ACCOUNTED_FROM_DATABASE = ((PAYMENTS, PAYMENTS_RAW, PAYMENTS_REJECTS),)
 
 
 def account(store, silver: TableContract, bronze: TableContract, rejects: TableContract) -> dict:
@@ -66,5 +77,5 @@ def accounting_check(silver: TableContract, bronze: TableContract, rejects: Tabl
     return _check
 
 
-def accounting_checks() -> list[dg.AssetChecksDefinition]:
-    return [accounting_check(*triple) for triple in ACCOUNTED]
+def accounting_checks(database_sources: bool = False) -> list[dg.AssetChecksDefinition]:
+    return [accounting_check(*triple) for triple in (*ACCOUNTED, *(ACCOUNTED_FROM_DATABASE if database_sources else ()))]

@@ -169,7 +169,86 @@ ALL_TABLES: tuple[TableContract, ...] = (
 
 
 def contract_for(layer: str, name: str) -> TableContract:
-    for contract in ALL_TABLES:
+    known = (*ALL_TABLES, *DATABASE_TABLES)
+    for contract in known:
         if contract.layer.value == layer and contract.name == name:
             return contract
-    raise KeyError(f"no table contract for {layer}/{name}; known: {', '.join(c.qualified_name for c in ALL_TABLES)}")
+    raise KeyError(f"no table contract for {layer}/{name}; known: {', '.join(c.qualified_name for c in known)}")
+
+
+# ---- a database source: payments, extracted from PostgreSQL (sources/postgres.py) ----------------
+
+PAYMENT_STATUSES = ["pending", "captured", "refunded", "failed"]
+
+PAYMENTS_RAW = TableContract(
+    name="payments_raw",
+    layer=Layer.bronze,
+    description="Every payments row read from PostgreSQL, as read (typed), with delete events from key snapshots and lineage.",
+    columns=(
+        Column(name="payment_id", type="string", description="Payment identifier (the source's key)"),
+        Column(name="order_id", type="string", description="Order paid"),
+        Column(name="amount", type="decimal(18,2)", description="Amount, in currency"),
+        Column(name="currency", type="string", description="ISO-4217 code"),
+        Column(name="status", type="string", description="|".join(PAYMENT_STATUSES)),
+        Column(name="updated_at", type="timestamptz", description="When the row last changed in the source (the watermark)"),
+        Column(name="_deleted", type="boolean", required=True, description="A delete event: the key was gone from the source's key snapshot"),
+        Column(name="_line_number", type="long", required=True, description="1-based row in its batch"),
+        *LINEAGE,
+        _DT,
+    ),
+    partition_by=("dt",),
+)
+
+PAYMENTS = TableContract(
+    name="payments",
+    layer=Layer.silver,
+    description="One row per live payment: its latest valid version. Payments deleted in the source are absent.",
+    columns=(
+        Column(name="payment_id", type="string", required=True, description="Payment identifier"),
+        Column(name="order_id", type="string", required=True, description="Order paid"),
+        Column(name="amount", type="decimal(18,2)", required=True, description="Amount, > 0"),
+        Column(name="currency", type="string", required=True, description="ISO-4217 code"),
+        Column(name="status", type="string", required=True, description="|".join(PAYMENT_STATUSES)),
+        Column(name="updated_at", type="timestamptz", required=True, description="When the payment last changed (UTC)"),
+        *LINEAGE,
+    ),
+    primary_key=("payment_id",),
+    sequence_by="updated_at",
+    delete_flag="_is_delete",
+    expectations=(
+        accepted_values("status", PAYMENT_STATUSES),
+        in_range("amount", min=0),
+        row_count_change(max_drop=0.5),
+        reject_rate(REJECT_RATE_WARNING, Severity.warn, name="reject_rate"),
+        reject_rate(None, Severity.error, name="reject_rate_limit"),
+    ),
+)
+
+PAYMENTS_REJECTS = TableContract(
+    name="payments_rejects",
+    layer=Layer.silver,
+    description="Quarantine: every invalid payments row with its values (as JSON), source batch and reason.",
+    columns=_REJECT_COLUMNS,
+    primary_key=("record_id",),
+)
+
+ORDER_REVENUE = TableContract(
+    name="order_revenue",
+    layer=Layer.gold,
+    description="Per live order: its amount, what its payments captured and refunded, and revenue net of refunds.",
+    columns=(
+        Column(name="order_id", type="string", required=True, description="Order identifier"),
+        Column(name="customer_id", type="string", required=True, description="Customer who placed the order"),
+        Column(name="currency", type="string", required=True, description="The order's ISO-4217 code"),
+        Column(name="order_amount", type="decimal(18,2)", required=True, description="The order's amount"),
+        Column(name="captured_amount", type="decimal(18,2)", required=True, description="Payments captured (refunded later or not), in the order's currency"),
+        Column(name="refunded_amount", type="decimal(18,2)", required=True, description="Payments refunded, in the order's currency"),
+        Column(name="net_revenue", type="decimal(18,2)", required=True, description="captured_amount - refunded_amount"),
+        Column(name="payments", type="long", required=True, description="Live payments of the order, any status or currency"),
+    ),
+    primary_key=("order_id",),
+    expectations=(in_range("captured_amount", min=0), in_range("refunded_amount", min=0)),
+)
+
+# Tables of database sources: in the code location when their database is configured (settings).
+DATABASE_TABLES: tuple[TableContract, ...] = (PAYMENTS_RAW, PAYMENTS, PAYMENTS_REJECTS, ORDER_REVENUE)

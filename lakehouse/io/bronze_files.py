@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,6 +54,11 @@ STAMP_KEY = b"lakehouse.stamp"
 # list of paths, or an object of path -> size in bytes as listed (recorded, so a file changed after
 # its ingestion is noticed).
 BATCH_SOURCES_KEY = b"lakehouse.batch_sources"
+
+# A database source's extract watermark (sources/postgres.py): a registry property set in the
+# commit that registers the batch it describes, and a key of that batch's Parquet footer.
+EXTRACT_WATERMARK_PROPERTY = "lakehouse.extract-watermark"
+EXTRACT_WATERMARK_KEY = b"lakehouse.extract_watermark"
 
 SUFFIX = ".parquet"
 # Files an older lakehouse version appended (one per batch, several landing files each).
@@ -128,6 +134,15 @@ class PendingBronze:
     seq: int  # the watermark once they are applied
     records: int  # records in them (from the registry)
     waiting: list[str]  # registered files not written yet: applied by a later run
+
+
+@dataclass(frozen=True)
+class ExtractPosition:
+    """A database source's extract position: the watermark of the last batch registered (None:
+    nothing extracted yet) and the registry sequence number the next batch follows."""
+
+    watermark: dict | None
+    seq: int
 
 
 @dataclass(frozen=True)
@@ -249,10 +264,11 @@ class BronzeFiles:
             return False
         return True
 
-    def _stage(self, name: str, rows: pa.Table, stamp: CommitStamp):
+    def _stage(self, name: str, rows: pa.Table, stamp: CommitStamp, extra: dict[bytes, bytes] | None = None):
         body = rows.drop_columns([c for c in self.contract.partition_by if c in rows.column_names])
         body = body.replace_schema_metadata(
-            {SOURCE_FILES_KEY: json.dumps(sorted(set(body["_source_file"].to_pylist()))).encode(), STAMP_KEY: json.dumps(stamp.properties()).encode()}
+            {SOURCE_FILES_KEY: json.dumps(sorted(set(body["_source_file"].to_pylist()))).encode(), STAMP_KEY: json.dumps(stamp.properties()).encode(),
+             **(extra or {})}
         )
         if self.put_if_absent is not None:
             buffer = io.BytesIO()
@@ -340,8 +356,12 @@ class BronzeFiles:
             },
         )
 
-    def register(self, entries: list[_Entry], stamp: CommitStamp, since: int | None = None, look_up: set[str] | None = None) -> list[str]:
+    def register(
+        self, entries: list[_Entry], stamp: CommitStamp, since: int | None = None, look_up: set[str] | None = None,
+        properties: dict[str, str] | None = None,
+    ) -> list[str]:
         """Register the entries not registered yet, in one commit; returns the files it registered.
+        ``properties`` are set on the registry in that same commit (an extract's watermark).
 
         With ``since``, an entry not in ``look_up`` can only have been registered after registry
         sequence number ``since`` (see ``append``): only those registrations are checked, from
@@ -387,7 +407,7 @@ class BronzeFiles:
                     summary["lakehouse.registered"] = names
                 with table.transaction() as tx:
                     tx.append(rows, snapshot_properties=summary)
-                    tx.set_properties({"lakehouse.records-total": str(total), "lakehouse.files-total": str(file_count)})
+                    tx.set_properties({"lakehouse.records-total": str(total), "lakehouse.files-total": str(file_count), **(properties or {})})
             except CommitFailedException:
                 if attempt == REGISTER_ATTEMPTS:
                     raise
@@ -416,6 +436,65 @@ class BronzeFiles:
             table.maintenance.expire_snapshots().by_ids(old).commit()
         except CommitFailedException:
             pass  # another writer committed meanwhile; a later registration expires them
+
+    # ---- extracts (database sources) --------------------------------------------------------
+    def extract_position(self) -> ExtractPosition:
+        """Where the next extract of a database source starts: the watermark committed with the
+        last registration, and the registry sequence number the next batch is named after."""
+        table = self._registry()
+        if table is None:
+            return ExtractPosition(None, 0)
+        raw = table.properties.get(EXTRACT_WATERMARK_PROPERTY)
+        return ExtractPosition(json.loads(raw) if raw else None, table.metadata.last_sequence_number)
+
+    def extract_batch_path(self, source: str, position: ExtractPosition, today: dt.date) -> str:
+        """The source path (``<source>/dt=D/<source>-<seq>``) of the batch that follows ``position``.
+
+        The same position always names the same batch, so an extract that crashed after its file
+        appeared and before it was registered is found, and registered as it is, by the next one.
+        Its day is the first attempt's, kept in a marker created if absent."""
+        name = f"{source}-{position.seq + 1:010d}"
+        marker = f"{self.fs_root}__files/attempts/{source}/{name}.day"
+        body = today.isoformat().encode()
+        if self.put_if_absent is not None:
+            if not self.put_if_absent(marker, body):
+                with self.fs.open_input_stream(marker) as f:
+                    body = f.read()
+        else:
+            self.fs.create_dir(marker.rsplit("/", 1)[0], recursive=True)
+            tmp = f"{marker}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+            Path(tmp).write_bytes(body)
+            try:
+                os.link(tmp, marker)  # appears whole, and the first attempt's day stays
+            except FileExistsError:
+                body = Path(marker).read_bytes()
+            finally:
+                os.unlink(tmp)
+        return f"{source}/dt={body.decode()}/{name}"
+
+    def append_extract(self, data: pa.Table, path: str, stamp: CommitStamp, watermark: dict) -> tuple[int, str | None]:
+        """Append one extracted batch (``data``, whose rows all name source ``path``) and commit
+        ``watermark`` with its registration. Unlike a landing file, an extract cannot be read again
+        as it was, so its file appears first and is then registered: a crash in between leaves a
+        file no reader of the registry sees, which the next extract (the same ``path``, see
+        ``extract_batch_path``) registers as it is, with the watermark it was written with.
+        Returns the records registered and the Bronze file (None: nothing registered by this call)."""
+        name = bronze_name(path)
+        stage = self._stage(name, data, stamp, extra={EXTRACT_WATERMARK_KEY: json.dumps(watermark).encode()})
+        try:
+            faults.point("extract.before_claim", self.contract.asset_key.to_user_string())
+            if not self._claim(name, stage):  # an earlier attempt's file, or a racing extract's: it wins
+                present = pq.ParquetFile(f"{self.fs_root}/{name}", filesystem=self.fs)
+                watermark = json.loads(present.schema_arrow.metadata[EXTRACT_WATERMARK_KEY])
+                records = present.metadata.num_rows
+            else:
+                records = data.num_rows
+        finally:
+            self._unstage(stage)
+        faults.point("extract.before_register", self.contract.asset_key.to_user_string())
+        entry = _Entry(name, landing_day(path), path, records)
+        done = self.register([entry], stamp, properties={EXTRACT_WATERMARK_PROPERTY: json.dumps(watermark, separators=(",", ":"))})
+        return (records, name) if done else (0, None)
 
     def current_seq(self) -> int:
         """The sequence number of the newest registration (0: none)."""

@@ -11,7 +11,7 @@ import pyarrow.dataset as ds
 
 from lakehouse.contracts.model import Layer, TableContract, WriteMode
 from lakehouse.io.aws import AwsConfig
-from lakehouse.io.bronze_files import BATCH_SOURCES_KEY, BronzeFiles, PendingBronze, landing_day
+from lakehouse.io.bronze_files import BATCH_SOURCES_KEY, BronzeFiles, ExtractPosition, PendingBronze, landing_day
 from lakehouse.io.iceberg_tables import IcebergTables
 from lakehouse.io.table_store import CommitStamp, WriteResult
 
@@ -63,6 +63,27 @@ class TableAppends(IcebergTables):
             written, appeared = self.bronze(contract).append(data, sources, stamp, sizes)
         info = self.info(contract)
         return WriteResult(contract.qualified_name, info.uri, WriteMode.append, written, info.row_count, committed=bool(appeared))
+
+    def extract_position(self, contract: TableContract) -> ExtractPosition:
+        with self._storage_errors(contract):
+            return self.bronze(contract).extract_position()
+
+    def extract_batch_path(self, contract: TableContract, source: str, position: ExtractPosition, today: dt.date) -> str:
+        with self._storage_errors(contract):
+            return self.bronze(contract).extract_batch_path(source, position, today)
+
+    def append_extract(self, contract: TableContract, data: pa.Table, path: str, stamp: CommitStamp, watermark: dict) -> WriteResult:
+        """Append one database extract to a Bronze table, its watermark committed with its
+        registration (io/bronze_files.py, ``BronzeFiles.append_extract``)."""
+        data = contract.conform(data)
+        with self._storage_errors(contract):
+            if self.bronze_catalog is not None:
+                database, location = self.namespaces[contract.layer], self.uri(contract)
+                self.bronze_catalog.ensure_table(contract, database, location)
+                self.bronze_catalog.add_partitions(contract, database, location, [(landing_day(path),)])
+            written, appeared = self.bronze(contract).append_extract(data, path, stamp, watermark)
+        info = self.info(contract)
+        return WriteResult(contract.qualified_name, info.uri, WriteMode.append, written, info.row_count, committed=appeared is not None)
 
     def bronze_files(self, contract: TableContract) -> list[str]:
         with self._storage_errors(contract):

@@ -202,6 +202,19 @@ class TableStore(ABC):
         ``MaintenanceReport`` per Iceberg table (io/table_maintenance.py: both stores' implementation)."""
         raise NotImplementedError(f"{type(self).__name__} does not maintain tables")
 
+    # Database sources (sources/postgres.py): batches appended to Bronze with their watermark.
+    @abstractmethod
+    def extract_position(self, contract: TableContract):
+        """The ``ExtractPosition`` (io/bronze_files.py) the next extract into Bronze ``contract`` starts from."""
+
+    @abstractmethod
+    def extract_batch_path(self, contract: TableContract, source: str, position, today: dt.date) -> str:
+        """The source path the batch after ``position`` is recorded under (the same for every attempt)."""
+
+    @abstractmethod
+    def append_extract(self, contract: TableContract, data: pa.Table, path: str, stamp: CommitStamp, watermark: dict) -> WriteResult:
+        """Append one extracted batch whose rows name source ``path``, committing ``watermark`` with it."""
+
     @abstractmethod
     def ingested_sources(self, contract: TableContract, days: set[dt.date] | None = None) -> set[str]:
         """Landing files already appended to a Bronze table (optionally only of those landing days)."""
