@@ -109,15 +109,30 @@ def pseudonymise_table(contract: TableContract, data: pa.Table, key: bytes) -> p
 
 
 def pseudonymise_frame(contract: TableContract, frame, key: bytes):
-    """The same for a Spark DataFrame: a Python UDF per column, so the rows never leave Spark."""
+    """The same for a Spark DataFrame: a Python UDF per column, so the rows never leave Spark.
+    Not Spark SQL's sha2: an HMAC built from it would put the key into the plan, which Spark's UI shows."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    hashed = F.udf(lambda v: None if v is None else pseudonym(str(v), key), T.StringType())
+    hashed = F.udf(_hasher(key), T.StringType())
     for name in pseudonymised_columns(contract):
         if name in frame.columns:
             frame = frame.withColumn(name, hashed(F.col(name)))
     return frame
+
+
+def _hasher(key: bytes):
+    """``pseudonym`` as a closure of the standard library alone: Spark's Python workers run it
+    without importing the lakehouse (they may not have it, or its dependencies)."""
+    length = PSEUDONYM_LENGTH
+
+    def hashed(value):
+        import hashlib
+        import hmac
+
+        return None if value is None else hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()[:length]
+
+    return hashed
 
 
 def pseudonym_key(environ: Mapping[str, str] | None = None) -> bytes:

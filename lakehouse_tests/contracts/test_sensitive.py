@@ -125,3 +125,19 @@ def test_writing_a_pseudonymised_column_without_the_key_is_refused(tmp_path, mon
     with pytest.raises(SettingsError, match="LAKEHOUSE_PSEUDONYM_KEY is not set"):
         store.write(PEOPLE, _people(), CommitStamp("run-1", "silver/people"))
     assert store.read(PEOPLE).num_rows == 0
+
+
+@pytest.mark.slow
+def test_the_spark_store_hashes_a_dataframe_in_spark_as_the_arrow_path_does(tmp_path, monkeypatch, spark):
+    from lakehouse_tests.conftest import ICEBERG_JARS
+
+    if not ICEBERG_JARS:
+        pytest.skip("the Iceberg Spark runtime is not in .jars: fetch it with `mvn -q -B -f jars/pom.xml dependency:copy-dependencies`")
+    from lakehouse.io.spark_frames import arrow_to_spark
+
+    monkeypatch.setenv("LAKEHOUSE_PSEUDONYM_KEY", KEY.decode())
+    store = make_store(tmp_path / "lh", "spark", spark)
+    assert store.writes_spark_frames  # the DataFrame is written where it is, not collected to Arrow
+    store.write(PEOPLE, arrow_to_spark(spark, _people(), PEOPLE.spark_schema), CommitStamp("run-1", "silver/people"))
+    stored = store.read(PEOPLE).sort_by("person_id")
+    assert stored["email"].to_pylist() == pseudonymise_table(PEOPLE, _people(), KEY)["email"].to_pylist()
