@@ -117,7 +117,7 @@ def _evaluate_one(contract: TableContract, e: Expectation, audit: AuditInput) ->
         newest = pc.max(column).as_py() if column is not None else None
         if newest is not None:
             age = (dt.datetime.now(dt.UTC) - newest).total_seconds() / 3600
-            meta.update(newest=newest.isoformat(), age_hours=round(age, 1), threshold=e.max_age_hours)
+            meta.update(newest=mask_value(contract, e.columns[0], newest.isoformat()), age_hours=round(age, 1), threshold=e.max_age_hours)
             failing = int(age > e.max_age_hours)
     elif e.kind == "reject_rate":
         failing, description = _reject_rate(e, audit, meta)

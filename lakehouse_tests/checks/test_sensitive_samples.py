@@ -112,3 +112,17 @@ def test_a_refused_write_shows_no_clear_value_in_metadata_event_log_or_log_lines
     for where, text in shown.items():
         for value in CLEAR:
             assert value not in text, f"{value!r} shown clear in the {where}"
+
+
+def test_the_newest_value_of_a_freshness_check_on_a_tagged_column_is_masked():
+    import datetime as dt
+
+    from lakehouse.contracts.expectations import freshness
+
+    seen = dt.datetime(2020, 5, 17, 8, 30, tzinfo=dt.UTC)
+    columns = (Column(name="id", type="string", required=True), Column(name="seen_at", type="timestamptz"))
+    for pii, shown in (("birth_date", "2***"), (None, seen.isoformat())):
+        contract = TableContract(name="t", layer=Layer.gold, description="d", primary_key=("id",),
+                                 columns=(columns[0], columns[1].model_copy(update={"pii": pii})), expectations=(freshness("seen_at", 1),))
+        got = outcomes(contract, pa.Table.from_pylist([{"id": "a", "seen_at": seen}], schema=contract.arrow_schema))
+        assert got["freshness_seen_at"].metadata["newest"] == shown
