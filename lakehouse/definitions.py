@@ -14,10 +14,11 @@ from lakehouse.settings import Settings, load_settings
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
-    database = dg.AssetSelection.assets(*database_asset_keys())
+    database = dg.AssetSelection.assets(*database_asset_keys()) if settings.database_sources else None
+    landing = dg.AssetSelection.groups("bronze", "silver")
     ingest = dg.define_asset_job(
         INGEST_JOB,
-        selection=dg.AssetSelection.groups("bronze", "silver") - database,
+        selection=landing - database if database is not None else landing,
         description="Append new landing files to Bronze (per landing day) and merge them into Silver.",
     )
     database_jobs = [
