@@ -1,6 +1,7 @@
 """The PostgreSQL source against a real server (initdb/pg_ctl on 127.0.0.1): initial load in
 bounded batches, updates, late commits inside the overlap, nothing read twice, deletes from the key
-snapshot, a crash between read and commit, and connection errors that name the setting to fix."""
+snapshot (each on every table store: Arrow and Spark, local and Glue catalog), a crash between read
+and commit, connection errors that name the setting to fix, and the whole flow to Gold."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import pytest
 from lakehouse.assets import PAYMENTS_SOURCE
 from lakehouse.assets.bronze_database import extract
 from lakehouse.contracts.tables import ORDER_REVENUE, ORDERS, PAYMENTS, PAYMENTS_RAW, PAYMENTS_REJECTS
-from lakehouse.io.bronze_files import EXTRACT_WATERMARK_PROPERTY
 from lakehouse.io.table_store import CommitStamp
 from lakehouse.sources.postgres import PostgresSourceResource, SourceError, SourceSettingError
 from lakehouse_tests.conftest import make_store
@@ -68,17 +68,14 @@ def bronze_rows(store) -> list[tuple]:
 
 
 def watermark(store) -> dict:
-    import json
-
-    registry = store.catalog.load_table(("bronze", "payments_raw__files"))
-    return json.loads(registry.properties[EXTRACT_WATERMARK_PROPERTY])
+    return store.extract_position(PAYMENTS_RAW).watermark
 
 
-def test_initial_load_is_appended_in_bounded_batches_with_its_watermark(database, tmp_path):
+def test_initial_load_is_appended_in_bounded_batches_with_its_watermark(database, table_store):
     server, name, sql = database
     for i in range(7):
         insert(sql, f"p{i}", T0 + dt.timedelta(minutes=i), amount=f"{i}.25")
-    store = make_store(tmp_path / "home")
+    store = table_store
 
     report = run_extract(store, source_for(server, name, batch_rows=3))
 
@@ -91,13 +88,14 @@ def test_initial_load_is_appended_in_bounded_batches_with_its_watermark(database
     assert dt.datetime.fromisoformat(mark["value"]) == T0 + dt.timedelta(minutes=6) and mark["key"] == "p6"
     registered = store.bronze(PAYMENTS_RAW).registered()
     assert sorted(registered["records"].to_pylist()) == [1, 3, 3]
+    assert store.pending_bronze(PAYMENTS_RAW, 0).records == 7  # what Silver will apply
 
 
-def test_updates_and_late_commits_inside_the_overlap_are_read_and_nothing_twice(database, tmp_path):
+def test_updates_and_late_commits_inside_the_overlap_are_read_and_nothing_twice(database, table_store):
     server, name, sql = database
     for i in range(4):
         insert(sql, f"p{i}", T0 + dt.timedelta(minutes=i))
-    store = make_store(tmp_path / "home")
+    store = table_store
     source = source_for(server, name, overlap_seconds=600)
     run_extract(store, source)
     before = bronze_rows(store)
@@ -116,11 +114,11 @@ def test_updates_and_late_commits_inside_the_overlap_are_read_and_nothing_twice(
     assert len(bronze_rows(store)) == len(set(bronze_rows(store)))  # no (key, watermark) twice
 
 
-def test_a_key_snapshot_turns_vanished_rows_into_delete_events(database, tmp_path):
+def test_a_key_snapshot_turns_vanished_rows_into_delete_events(database, table_store):
     server, name, sql = database
     for i in range(3):
         insert(sql, f"p{i}", T0 + dt.timedelta(minutes=i))
-    store = make_store(tmp_path / "home")
+    store = table_store
     source = source_for(server, name, key_snapshot_hours=1)
     first = run_extract(store, source, now=T0)
     assert first.key_snapshot and first.delete_events == 0  # Silver holds nothing yet: nothing to delete
