@@ -331,6 +331,7 @@ def report_run(result, instance, home: Path | None = None, debug: bool = False, 
 
 def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
     from lakehouse.contracts import ALL_TABLES
+    from lakehouse.contracts.tables import DATABASE_TABLES
     from lakehouse.environment import resources_for
 
     resources = resources_for(settings)
@@ -339,7 +340,7 @@ def cmd_tables(args: argparse.Namespace, settings: Settings) -> int:
 
     rows = [("table", "layer", "mode", "rows", "snapshot", "location", "catalog")]
     dbt_tables = [m.contract for m in resources["dbt"].models()]  # the dbt project's models (lakehouse/dbt)
-    for contract in (*ALL_TABLES, *dbt_tables):
+    for contract in (*ALL_TABLES, *(DATABASE_TABLES if settings.database_sources else ()), *dbt_tables):
         info = store.info(contract)
         snapshot = str(info.snapshot_id) if info.snapshot_id is not None else (f"{info.files} files" if info.exists else "-")
         catalog = catalog_metadata(store, contract)

@@ -89,8 +89,11 @@ def _dagster_cli() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "dagster"]
 
 
-def test_dagster_definitions_validate(tmp_path):
+@pytest.mark.parametrize("database_sources", [False, True], ids=["landing", "with-postgres"])
+def test_dagster_definitions_validate(tmp_path, database_sources):
     env = dict(os.environ)  # LAKEHOUSE_HOME / DAGSTER_HOME under tmp_path (autouse fixture)
+    if database_sources:  # only the settings: validating connects to nothing
+        env.update(LAKEHOUSE_POSTGRES_HOST="127.0.0.1", LAKEHOUSE_POSTGRES_DATABASE="shop")
     proc = subprocess.run(
         [*_dagster_cli(), "definitions", "validate"],
         cwd=PROJECT,
@@ -101,6 +104,22 @@ def test_dagster_definitions_validate(tmp_path):
     )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     assert "Validation successful" in proc.stdout + proc.stderr
+
+
+def test_database_sources_join_the_code_location_with_their_own_job_and_schedule(tmp_path):
+    plain = build_definitions(Settings(home=tmp_path / "plain"))
+    with_db = build_definitions(Settings(home=tmp_path / "db", postgres_host="127.0.0.1"))
+    added = {k.to_user_string() for k in with_db.resolve_all_asset_keys()} - {k.to_user_string() for k in plain.resolve_all_asset_keys()}
+    assert added == {"bronze/payments_raw", "silver/payments", "silver/payments_rejects", "gold/order_revenue"}
+    job = with_db.resolve_job_def("database_ingest")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {"bronze/payments_raw", "silver/payments", "silver/payments_rejects"}
+    ingest = {k.to_user_string() for k in with_db.resolve_job_def("ingest").asset_layer.executable_asset_keys}
+    assert not ingest & added  # the landing ingest never waits on the database
+    assert "gold/order_revenue" in {k.to_user_string() for k in with_db.resolve_job_def("publish").asset_layer.executable_asset_keys}
+    assert with_db.resolve_schedule_def("database_ingest_schedule").cron_schedule == "*/15 * * * *"
+    checks = {(k.asset_key.to_user_string(), k.name) for k in with_db.resolve_asset_graph().asset_check_keys}
+    assert ("silver/payments", "records_accounted_for") in checks
+    assert "postgres" not in plain.resources and "database_ingest" not in {j.name for j in plain.resolve_all_job_defs()}
 
 
 @pytest.fixture

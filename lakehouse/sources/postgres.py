@@ -126,7 +126,8 @@ class PostgresSourceResource(ConfigurableResource):
         from lakehouse.io.aws import AwsConfig
 
         try:
-            secret = AwsConfig(self.region, self.endpoint_url).client("secretsmanager").get_secret_value(SecretId=self.password_secret)
+            client = AwsConfig(self.region).client("secretsmanager", endpoint=self.endpoint_url)
+            secret = client.get_secret_value(SecretId=self.password_secret)
         except (ClientError, BotoCoreError) as exc:
             raise SourceSettingError(f"{PASSWORD_SECRET_VARIABLE}={self.password_secret!r} cannot be read: {exc}") from exc
         text = secret.get("SecretString") or ""

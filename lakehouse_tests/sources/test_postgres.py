@@ -254,3 +254,23 @@ def test_payments_flow_from_postgres_to_silver_and_gold(database, tmp_path, spar
     assert revenue[ids[0]]["net_revenue"] == 0 and revenue[ids[1]]["net_revenue"] == 0  # pay-b refunded, pay-c gone
     checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for r in third.runs for e in r.get_asset_check_evaluations()}
     assert checks[("silver/payments", "records_accounted_for")]
+
+
+@pytest.mark.parametrize("secret", ["PLAIN", "RDS-JSON"])
+def test_the_password_can_come_from_secrets_manager(database, glue_endpoint, monkeypatch, secret):
+    import json
+
+    from lakehouse_tests.aws.server import REGION, aws_test_env
+
+    server, name, _ = database
+    aws_test_env(monkeypatch)
+    body = server.password if secret == "PLAIN" else json.dumps({"username": server.username, "password": server.password})
+    secret_name = f"lakehouse/source-db-{secret.lower()}"
+    glue_endpoint.client("secretsmanager").create_secret(Name=secret_name, SecretString=body)
+    source = source_for(server, name, password=None, password_secret=secret_name, region=REGION, endpoint_url=glue_endpoint.endpoint)
+    with source.connect() as reader:
+        assert reader.query("SELECT 1 AS one")["one"].to_pylist() == [1]
+    missing = source_for(server, name, password=None, password_secret="lakehouse/no-such-secret", region=REGION, endpoint_url=glue_endpoint.endpoint)
+    with pytest.raises(SourceSettingError, match="LAKEHOUSE_POSTGRES_PASSWORD_SECRET='lakehouse/no-such-secret' cannot be read"):
+        with missing.connect():
+            pass
