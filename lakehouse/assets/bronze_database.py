@@ -30,6 +30,7 @@ class ExtractReport:
     delete_events: int = 0
     key_snapshot: bool = False
     watermark: object = None
+    rows_without_watermark: int = 0  # never read: reported on every extract
 
 
 def _watermark_after(previous: dict | None, rows: pa.Table, table: PostgresTable, file: str, overlap, snapshot_at: str | None) -> dict:
@@ -116,6 +117,10 @@ def extract(
         if page.num_rows < source.batch_rows:
             break
     report.watermark = (mark or {}).get("value")
+    report.rows_without_watermark = reader.without_watermark(table)
+    if report.rows_without_watermark:
+        log.warning(f"{table.table}: {report.rows_without_watermark} row(s) have no {table.watermark} and cannot be read "
+                    f"incrementally; set it on every change (NOT NULL, with a trigger)")
     if _snapshot_due(mark, source, now):
         report.key_snapshot = True
         checked_at = now or dt.datetime.now(dt.UTC)
@@ -181,6 +186,7 @@ def database_bronze_asset(table: PostgresTable, contract: TableContract, silver:
                 "rows_appended": report.rows_appended,
                 "rows_already_in_bronze": report.rows_already_in_bronze,
                 "delete_events": report.delete_events,
+                "rows_without_watermark": report.rows_without_watermark,
                 "key_snapshot": report.key_snapshot,
                 "watermark": str(report.watermark),
                 "dagster/row_count": info.row_count,

@@ -214,5 +214,9 @@ class PostgresReader:
             where = f"WHERE {wm} IS NOT NULL"
         return self.query(f"SELECT {columns} FROM {table.quoted_table} {where} ORDER BY {wm}, {key} LIMIT {int(limit)}")
 
+    def without_watermark(self, table: PostgresTable) -> int:
+        """Rows whose watermark is null: no extract can read them, so they are counted and reported."""
+        return self.query(f'SELECT count(*) AS n FROM {table.quoted_table} WHERE "{table.watermark}" IS NULL')["n"][0].as_py()
+
     def keys(self, table: PostgresTable) -> pa.Array:
         return self.query(f'SELECT "{table.key}" FROM {table.quoted_table}')[table.key].combine_chunks()

@@ -42,7 +42,7 @@ def database(postgres):
             cursor.execute(statement, params or None)
 
     sql("CREATE TABLE public.payments (payment_id text PRIMARY KEY, order_id text, amount numeric(18,2), currency text, "
-        "status text, updated_at timestamptz NOT NULL)")
+        "status text, updated_at timestamptz)")
     yield postgres, name, sql
     connection.close()
 
@@ -109,7 +109,7 @@ def test_updates_and_late_commits_inside_the_overlap_are_read_and_nothing_twice(
     sql("UPDATE payments SET status = 'refunded', updated_at = %s WHERE payment_id = 'p1'", T0 + dt.timedelta(minutes=30))
     report = run_extract(store, source)
 
-    assert report.rows_appended == 2
+    assert report.rows_appended == 2 and report.rows_without_watermark == 0
     assert sorted(set(bronze_rows(store)) - set(before)) == [("late", late, False), ("p1", T0 + dt.timedelta(minutes=30), False)]
     assert len(bronze_rows(store)) == len(set(bronze_rows(store)))  # no (key, watermark) twice
 
@@ -163,6 +163,16 @@ def test_an_extract_killed_between_read_and_commit_loses_nothing_and_duplicates_
     registered = store.bronze(PAYMENTS_RAW).registered()
     assert sum(registered["records"].to_pylist()) == len(rows) == report.rows_appended
     assert len(set(registered["file"].to_pylist())) == registered.num_rows
+
+
+def test_rows_without_a_watermark_are_counted_not_silently_skipped(database, tmp_path, caplog):
+    server, name, sql = database
+    insert(sql, "p1", T0)
+    sql("INSERT INTO payments (payment_id, order_id, amount, currency, status) VALUES ('p2', 'o1', 1, 'EUR', 'captured')")
+    with caplog.at_level(logging.WARNING):
+        report = run_extract(make_store(tmp_path / "home"), source_for(server, name))
+    assert report.rows_appended == 1 and report.rows_without_watermark == 1
+    assert "1 row(s) have no updated_at" in caplog.text
 
 
 def test_a_refused_connection_names_the_host_and_port_settings(database):
