@@ -284,3 +284,32 @@ def test_the_password_can_come_from_secrets_manager(database, glue_endpoint, mon
     with pytest.raises(SourceSettingError, match="LAKEHOUSE_POSTGRES_PASSWORD_SECRET='lakehouse/no-such-secret' cannot be read"):
         with missing.connect():
             pass
+
+
+def test_an_increasing_id_can_be_the_watermark(database, tmp_path):
+    from lakehouse.contracts.model import Column, Layer, TableContract
+    from lakehouse.contracts.tables import LINEAGE
+    from lakehouse.sources.postgres import PostgresTable
+
+    server, name, sql = database
+    sql("CREATE TABLE public.audit_events (event_id bigint PRIMARY KEY, action text)")
+    sql("INSERT INTO audit_events SELECT g, 'a' || g FROM generate_series(1, 5) g")
+    events = PostgresTable(name="audit_events", table="public.audit_events", columns=("event_id", "action"), key="event_id",
+                           watermark="event_id", watermark_kind="integer")
+    contract = TableContract(name="audit_events_raw", layer=Layer.bronze, description="test", partition_by=("dt",), columns=(
+        Column(name="event_id", type="long"), Column(name="action", type="string"),
+        Column(name="_deleted", type="boolean", required=True), Column(name="_line_number", type="long", required=True),
+        *LINEAGE, Column(name="dt", type="date", required=True)))
+    store = make_store(tmp_path / "home")
+    source = source_for(server, name, batch_rows=2, overlap_seconds=3, key_snapshot_hours=1)  # the overlap counts ids here
+
+    def once():
+        with source.connect() as reader:
+            return extract(events, contract, contract, reader, store, source, CommitStamp("r", "bronze/audit_events_raw"), LOG)
+
+    first = once()
+    assert first.rows_appended == 5 and first.watermark == 5 and not first.key_snapshot  # deletes need an instant watermark
+    sql("INSERT INTO audit_events VALUES (6, 'a6')")
+    second = once()  # ids 2-5 read again (the overlap), found in Bronze: only 6 is appended
+    assert second.rows_appended == 1 and second.rows_already_in_bronze == 4 and second.watermark == 6
+    assert sorted(store.read(contract)["event_id"].to_pylist()) == [1, 2, 3, 4, 5, 6]
