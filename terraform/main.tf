@@ -72,11 +72,19 @@ module "ecr" {
   account_id  = local.account_id
 }
 
+# The operational PostgreSQL the database sources read (var.source_database; null: none, and no
+# variable, permission or rule below is added for it).
+module "source_database" {
+  source   = "./modules/source_database"
+  database = var.source_database
+}
+
 module "network" {
   source                     = "./modules/network"
   name                       = local.name
   vpc_id                     = var.vpc_id
   webserver_client_group_ids = var.webserver_client_security_group_ids
+  source_database_egress     = module.source_database.egress
 }
 
 module "rds" {
@@ -110,6 +118,8 @@ module "iam" {
   ecs_log_group_arns    = module.ecs.log_group_arns
   ecr_repository_arns   = module.ecr.repository_arns
   database_secret_arn   = module.rds.master_user_secret_arn
+  source_secret_arns    = module.source_database.secret_arns
+  source_kms_key_arns   = module.source_database.kms_key_arns
   compute_logs_prefix   = local.compute_logs_prefix
   run_task_family       = local.run_task_family
   cluster_name          = module.ecs.cluster_name
@@ -165,7 +175,8 @@ module "alb" {
 }
 
 # The values of deploy/environment.json's non-secret variables, by name: the ecs module fails
-# when the file lists a name this map lacks.
+# when the file lists a name this map lacks, unless the file marks it optional (the source
+# database's, which module.source_database gives when var.source_database is set).
 locals {
   deploy_environment = jsondecode(file("${path.root}/../deploy/environment.json"))
   environment_values = {
@@ -214,8 +225,8 @@ module "ecs" {
   image                  = "${module.ecr.repository_urls["lakehouse"]}:${var.image_tag}"
   environment_variables  = local.deploy_environment.variables
   processes              = local.deploy_environment.processes
-  environment_values     = local.environment_values
-  secret_sources         = local.secret_sources
+  environment_values     = merge(local.environment_values, module.source_database.environment_values)
+  secret_sources         = merge(local.secret_sources, module.source_database.secret_sources)
   task_role_arns         = module.iam.task_role_arns
   execution_role_arn     = module.iam.task_execution_role_arn
   security_group_ids     = module.network.task_security_group_ids

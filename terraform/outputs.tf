@@ -47,3 +47,8 @@ output "athena_staging_dir" {
   description = "LAKEHOUSE_ATHENA_STAGING_DIR: the workgroup's query results."
   value       = module.athena.output_location
 }
+
+output "run_task_security_group_id" {
+  description = "The group of the run tasks (and the daemon): the source database's security group must admit it on its port."
+  value       = module.network.task_security_group_ids["run"]
+}

@@ -114,6 +114,23 @@ variable "service_sizes" {
   }
 }
 
+variable "source_database" {
+  description = "The operational PostgreSQL the database sources read (terraform/README.md, docs/aws.md); null: no database sources, nothing added."
+  type = object({
+    host                 = string
+    port                 = optional(number, 5432)
+    database             = string
+    username             = string
+    password_secret_arn  = string
+    password_secret_key  = optional(string, "password")
+    password_kms_key_arn = optional(string)
+    sslmode              = optional(string, "require")
+    security_group_id    = optional(string)
+    cidr_blocks          = optional(list(string), [])
+  })
+  default = null
+}
+
 # Written by `lakehouse infra export` (lakehouse.auto.tfvars.json): what the code declares.
 variable "lakehouse" {
   description = "The code's layers, naming rules, resource profiles and transformations (generated; do not edit by hand)."

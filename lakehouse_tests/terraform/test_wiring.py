@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from lakehouse.settings import Settings
+from lakehouse.sources.postgres import PASSWORD_VARIABLE
 from lakehouse_tests.terraform import stack
 
 ENVIRONMENT_JSON = stack.PROJECT / "deploy" / "environment.json"
@@ -92,11 +93,15 @@ def test_prod_database_is_multi_az():
 
 # ---- IAM -------------------------------------------------------------------------------------------
 
+def _dynamic_statements(body: dict) -> list[dict]:
+    return [s for block in body.get("dynamic", []) for s in block.get("statement", {}).get("content", [])]
+
+
 def _policy_statements():
     for path in stack.module_dirs():
         for (kind, name), body in stack.load(path).named("data").items():
             if kind == "aws_iam_policy_document":
-                for statement in body.get("statement", []):
+                for statement in [*body.get("statement", []), *_dynamic_statements(body)]:
                     yield path.name, name, statement
 
 
@@ -182,11 +187,30 @@ def test_every_container_image_comes_from_the_stacks_ecr_repositories():
 
 
 def test_environment_values_cover_exactly_the_non_secret_names():
+    """The stack's own maps give every required name; the optional ones (the source database's) come
+    from modules/source_database, merged into what the ecs module gets."""
     spec = environment_spec()["variables"]
     values, secrets = _root_environment_maps()
-    assert set(values) == {v["name"] for v in spec if not v["secret"]}
-    assert set(secrets) == {v["name"] for v in spec if v["secret"]}
+    assert set(values) == {v["name"] for v in spec if not v["secret"] and not v.get("optional")}
+    assert set(secrets) == {v["name"] for v in spec if v["secret"] and not v.get("optional")}
     assert secrets["DAGSTER_PG_PASSWORD"] == "${module.rds.master_user_secret_arn}:password::"
+    ecs = stack.load().module_calls["ecs"]
+    assert ecs["environment_values"] == "${merge(local.environment_values, module.source_database.environment_values)}"
+    assert ecs["secret_sources"] == "${merge(local.secret_sources, module.source_database.secret_sources)}"
+    optional = {v["name"] for v in spec if v.get("optional")}
+    assert optional == {*SOURCE_DATABASE_VALUES, "LAKEHOUSE_POSTGRES_PASSWORD"}
+    assert set(_module_output_keys("source_database", "environment_values")) == set(SOURCE_DATABASE_VALUES)
+    assert set(_module_output_keys("source_database", "secret_sources")) == {"LAKEHOUSE_POSTGRES_PASSWORD"}
+
+
+SOURCE_DATABASE_VALUES = ("LAKEHOUSE_POSTGRES_HOST", "LAKEHOUSE_POSTGRES_PORT", "LAKEHOUSE_POSTGRES_DATABASE", "LAKEHOUSE_POSTGRES_USER", "LAKEHOUSE_POSTGRES_SSLMODE")
+
+
+def _module_output_keys(module: str, output: str) -> list[str]:
+    """The names a module's map output builds (``NAME = ...`` inside its value)."""
+    text = stack.load(stack.MODULES / module).text
+    body = re.search(rf'output "{output}" \{{(.*?)\n\}}', text, re.S).group(1)
+    return re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", body)
 
 
 def _root_environment_maps() -> tuple[dict, dict]:
@@ -196,9 +220,10 @@ def _root_environment_maps() -> tuple[dict, dict]:
 
 
 def test_lakehouse_variables_of_environment_json_are_settings():
+    """Or a name the code reads itself: the source database's password, never a setting."""
     fields = {f"LAKEHOUSE_{name.upper()}" for name in Settings.model_fields}
     listed = {v["name"] for v in environment_spec()["variables"] if v["name"].startswith("LAKEHOUSE_")}
-    assert listed - fields == set()
+    assert listed - fields == {PASSWORD_VARIABLE}
 
 
 def _env_names(node) -> set[str]:
@@ -345,3 +370,55 @@ def test_tasks_get_the_dbt_workgroup_and_its_results_location():
     spec = {v["name"]: v for v in environment_spec()["variables"]}
     for name in ("LAKEHOUSE_ATHENA_WORK_GROUP", "LAKEHOUSE_ATHENA_STAGING_DIR"):
         assert set(spec[name]["processes"]) == {"code_server", "run"} and not spec[name]["secret"] and spec[name]["description"], name
+
+
+# ---- the source database (var.source_database) ------------------------------------------------------
+
+def test_only_the_task_execution_role_reads_the_source_database_secret_and_only_when_set():
+    root = stack.load()
+    assert root.module_calls["source_database"]["database"] == "${var.source_database}"
+    assert root.variables["source_database"]["default"] is None
+    iam_call = root.module_calls["iam"]
+    assert iam_call["source_secret_arns"] == "${module.source_database.secret_arns}"
+    assert iam_call["source_kms_key_arns"] == "${module.source_database.kms_key_arns}"
+    execution = _iam_documents()["task_execution"]
+    dynamic = {block["statement"]["content"][0]["sid"]: block["statement"] for block in execution["dynamic"]}
+    assert set(dynamic) == {"SourceDatabaseSecret", "DecryptSourceDatabaseSecret"}
+    secret, key = dynamic["SourceDatabaseSecret"], dynamic["DecryptSourceDatabaseSecret"]
+    # No statement at all without a secret (an empty Resource would be refused), exactly the secret with one.
+    assert secret["for_each"] == "${length(var.source_secret_arns) > 0 ? [var.source_secret_arns] : []}"
+    assert secret["content"][0]["actions"] == ["secretsmanager:GetSecretValue"] and secret["content"][0]["resources"] == "${statement.value}"
+    assert key["for_each"] == "${length(var.source_kms_key_arns) > 0 ? [var.source_kms_key_arns] : []}"
+    assert key["content"][0]["actions"] == ["kms:Decrypt"] and key["content"][0]["resources"] == "${statement.value}"
+    assert key["content"][0]["condition"] == [{"test": "StringEquals", "variable": "kms:ViaService", "values": ["secretsmanager.${var.region}.amazonaws.com"]}]
+    # The stack's own statement still names only the Dagster database's secret.
+    (static,) = [s for s in execution["statement"] if "secretsmanager:GetSecretValue" in _as_list(s["actions"])]
+    assert static["resources"] == ["${var.database_secret_arn}"]
+    # No task role reads secrets: the password reaches the run task as an ECS secret only.
+    for process, statements in _task_statements().items():
+        assert not any(a.startswith("secretsmanager:") for s in statements for a in _as_list(s["actions"])), process
+    text = stack.load(stack.MODULES / "source_database").text
+    assert re.search(r'output "secret_arns" \{.*?value\s*=\s*\[for d in local\.database : d\.password_secret_arn\]', text, re.S)
+    assert re.search(r"\bdatabase = var\.database == null \? \[\] : \[var\.database\]", text)
+
+
+def test_run_tasks_reach_the_source_database_only_when_set():
+    root = stack.load()
+    assert root.module_calls["network"]["source_database_egress"] == "${module.source_database.egress}"
+    network = stack.load(stack.MODULES / "network")
+    rule = network.named("resource")[("aws_vpc_security_group_egress_rule", "source_database")]
+    assert rule["for_each"] == "${var.source_database_egress}"  # empty without a database: no rule
+    # From the run tasks' group, which is the daemon's (EcsRunLauncher: use_current_ecs_task_config).
+    assert rule["security_group_id"] == '${aws_security_group.this["daemon"].id}'
+    assert "run = aws_security_group.this[\"daemon\"].id" in network.text
+    assert (rule["from_port"], rule["to_port"], rule["ip_protocol"]) == ("${each.value.port}", "${each.value.port}", "tcp")
+    assert rule["referenced_security_group_id"] == "${each.value.security_group_id}" and rule["cidr_ipv4"] == "${each.value.cidr_ipv4}"
+    # No ingress on the database's group: it is not the stack's.
+    assert not [n for (kind, n) in network.named("resource") if kind == "aws_vpc_security_group_ingress_rule" and "source" in n]
+
+
+def test_the_root_variable_and_the_module_declare_the_same_source_database():
+    root = stack.load().variables["source_database"]
+    module = stack.load(stack.MODULES / "source_database").variables["database"]
+    assert root["type"] == module["type"]
+    assert module["validation"], "the module checks the database (ARN, sslmode, network) before any plan"

@@ -6,11 +6,12 @@ variable "processes" {
 }
 
 variable "variables" {
-  description = "deploy/environment.json's variables: name, secret, processes."
+  description = "deploy/environment.json's variables: name, secret, processes, optional."
   type = list(object({
     name      = string
     secret    = bool
     processes = list(string)
+    optional  = optional(bool, false)
   }))
 }
 
@@ -25,17 +26,17 @@ variable "secret_sources" {
 }
 
 locals {
-  missing = concat(
-    [for v in var.variables : v.name if !v.secret && !contains(keys(var.values), v.name)],
-    [for v in var.variables : v.name if v.secret && !contains(keys(var.secret_sources), v.name)],
-  )
+  # The listed variables the stack gives a value (or a secret source). An optional one (a feature the
+  # stack may leave out, e.g. the database sources' LAKEHOUSE_POSTGRES_*) is left out without one.
+  given   = [for v in var.variables : v if contains(keys(v.secret ? var.secret_sources : var.values), v.name)]
+  missing = [for v in var.variables : v.name if !v.optional && !contains(local.given[*].name, v.name)]
 }
 
 output "environment" {
   description = "ECS `environment` entries by process."
   value = {
     for p in var.processes : p => [
-      for v in var.variables : { name = v.name, value = var.values[v.name] }
+      for v in local.given : { name = v.name, value = var.values[v.name] }
       if !v.secret && contains(v.processes, p)
     ]
   }
@@ -49,7 +50,7 @@ output "secrets" {
   description = "ECS `secrets` entries by process."
   value = {
     for p in var.processes : p => [
-      for v in var.variables : { name = v.name, valueFrom = var.secret_sources[v.name] }
+      for v in local.given : { name = v.name, valueFrom = var.secret_sources[v.name] }
       if v.secret && contains(v.processes, p)
     ]
   }

@@ -46,11 +46,12 @@ variable "processes" {
 }
 
 variable "environment_variables" {
-  description = "deploy/environment.json's variables: name, secret, processes."
+  description = "deploy/environment.json's variables: name, secret, processes, optional."
   type = list(object({
     name      = string
     secret    = bool
     processes = list(string)
+    optional  = optional(bool, false)
   }))
 }
 

@@ -80,6 +80,16 @@ variable "database_secret_arn" {
   type        = string
 }
 
+variable "source_secret_arns" {
+  description = "The source database's password secret, which ECS injects into the run tasks (empty: no database sources)."
+  type        = list(string)
+}
+
+variable "source_kms_key_arns" {
+  description = "The customer managed key of that secret (empty: none, or aws/secretsmanager)."
+  type        = list(string)
+}
+
 variable "compute_logs_prefix" {
   description = "Key prefix of Dagster compute logs in the artifacts bucket."
   type        = string
@@ -367,6 +377,8 @@ data "aws_iam_policy_document" "run" {
 }
 
 locals {
+  # The roles' keys, apart from their policies: the daemon's names the run task's role (a cycle otherwise).
+  task_processes = toset(["webserver", "daemon", "code_server", "run"])
   task_policies = {
     webserver   = [data.aws_iam_policy_document.run_tasks_watch.json, data.aws_iam_policy_document.compute_logs_read.json]
     daemon      = [data.aws_iam_policy_document.daemon.json]
@@ -381,7 +393,7 @@ data "aws_iam_policy_document" "task" {
 }
 
 resource "aws_iam_role" "task" {
-  for_each           = local.task_policies
+  for_each           = local.task_processes
   name               = "${var.name}-${replace(each.key, "_", "-")}"
   description        = "Task role of the Dagster ${each.key}"
   assume_role_policy = data.aws_iam_policy_document.assume["ecs_tasks"].json
@@ -394,7 +406,7 @@ resource "aws_iam_role_policy" "task" {
   policy   = data.aws_iam_policy_document.task[each.key].json
 }
 
-# ---- ECS task execution: pull images, write container logs, read the database secret -----------
+# ---- ECS task execution: pull images, write container logs, read the database secrets ----------
 data "aws_iam_policy_document" "task_execution" {
   statement {
     sid       = "EcrToken" # GetAuthorizationToken supports no resource-level permission
@@ -420,6 +432,28 @@ data "aws_iam_policy_document" "task_execution" {
     sid       = "DecryptImagesAndSecret"
     actions   = ["kms:Decrypt"]
     resources = [var.kms_key_arn]
+  }
+  # The source database's password (LAKEHOUSE_POSTGRES_PASSWORD of the run tasks): only with one.
+  dynamic "statement" {
+    for_each = length(var.source_secret_arns) > 0 ? [var.source_secret_arns] : []
+    content {
+      sid       = "SourceDatabaseSecret"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = statement.value
+    }
+  }
+  dynamic "statement" {
+    for_each = length(var.source_kms_key_arns) > 0 ? [var.source_kms_key_arns] : []
+    content {
+      sid       = "DecryptSourceDatabaseSecret"
+      actions   = ["kms:Decrypt"]
+      resources = statement.value
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${var.region}.amazonaws.com"]
+      }
+    }
   }
 }
 

@@ -14,6 +14,15 @@ variable "webserver_client_group_ids" {
   type        = list(string)
 }
 
+variable "source_database_egress" {
+  description = "Where the run tasks reach the source database, by key: port and a security group or an IPv4 CIDR block (empty: nowhere)."
+  type = map(object({
+    port              = number
+    security_group_id = string
+    cidr_ipv4         = string
+  }))
+}
+
 locals {
   groups = {
     alb         = "internal load balancer of the Dagster webserver"
@@ -72,6 +81,19 @@ resource "aws_vpc_security_group_ingress_rule" "alb_clients" {
   to_port                      = 443
   ip_protocol                  = "tcp"
   description                  = "clients of the Dagster UI"
+}
+
+# Run tasks (the daemon's group, see task_security_group_ids) to the operational PostgreSQL the
+# database sources read. Its own group must admit them: it is not the stack's, so no ingress here.
+resource "aws_vpc_security_group_egress_rule" "source_database" {
+  for_each                     = var.source_database_egress
+  security_group_id            = aws_security_group.this["daemon"].id
+  referenced_security_group_id = each.value.security_group_id
+  cidr_ipv4                    = each.value.cidr_ipv4
+  from_port                    = each.value.port
+  to_port                      = each.value.port
+  ip_protocol                  = "tcp"
+  description                  = "run tasks to the source PostgreSQL database"
 }
 
 resource "aws_vpc_security_group_egress_rule" "https" {
