@@ -10,3 +10,11 @@ db_instance_class        = "db.t4g.small"
 db_multi_az              = false # a dev outage costs little; prod has a standby
 db_backup_retention_days = 3
 log_retention_days       = 365
+# The operational PostgreSQL of the database sources (terraform/README.md); the password stays in Secrets Manager.
+# source_database = {
+#   host                = "shop.cluster-abc123.eu-west-1.rds.amazonaws.com"
+#   database            = "shop"
+#   username            = "lakehouse"
+#   password_secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/lakehouse-AbCdEf"
+#   security_group_id   = "sg-0123456789abcdef0"
+# }

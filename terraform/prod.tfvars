@@ -17,3 +17,11 @@ service_sizes = {
   code_server = { cpu = 2048, memory = 8192 }
   run         = { cpu = 2048, memory = 8192 }
 }
+# The operational PostgreSQL of the database sources (terraform/README.md); the password stays in Secrets Manager.
+# source_database = {
+#   host                = "shop.cluster-abc123.eu-west-1.rds.amazonaws.com"
+#   database            = "shop"
+#   username            = "lakehouse"
+#   password_secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/lakehouse-AbCdEf"
+#   security_group_id   = "sg-0123456789abcdef0"
+# }
