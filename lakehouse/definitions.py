@@ -8,12 +8,12 @@ from lakehouse.automation.planning import DATABASE_INGEST_JOB, INGEST_JOB, MAINT
 from lakehouse.automation.schedules import database_ingest_schedule, ingest_schedule, maintenance_schedule
 from lakehouse.automation.sensors import landing_sensor, make_gold_sensor
 from lakehouse.checks.accounting import accounting_checks
-from lakehouse.environment import resources_for
+from lakehouse.environment import resources_for, with_partitions_start
 from lakehouse.settings import Settings, load_settings
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    settings = settings or load_settings()
+    settings = with_partitions_start(settings or load_settings())
     database = dg.AssetSelection.assets(*database_asset_keys()) if settings.database_sources else None
     landing = dg.AssetSelection.groups("bronze", "silver")
     ingest = dg.define_asset_job(

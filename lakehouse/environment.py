@@ -5,15 +5,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 import dagster as dg
 
 from lakehouse.assets.transformation import FailFastIOManager
-from lakehouse.automation.partitions import PartitionsResource
+from lakehouse.automation.partitions import DEFAULT_START, PartitionsResource, first_day_of_data
 from lakehouse.checks.write_audit import ContractChecks
 from lakehouse.contracts.model import Layer
+from lakehouse.contracts.tables import CUSTOMERS_RAW, ORDERS, ORDERS_RAW
 from lakehouse.io.aws import AwsConfig
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_write import TableWriter
@@ -24,7 +26,7 @@ from lakehouse.resources.pipes_compute import EmrServerlessCompute, GlueCompute
 from lakehouse.resources.release import release_hash
 from lakehouse.resources.spark import LOCAL_SPARK_CONFIG, LocalSparkResource
 from lakehouse.settings import Settings
-from lakehouse.sources.landing import LandingZoneResource
+from lakehouse.sources.landing import SOURCE_SUFFIXES, LandingZoneResource
 from lakehouse.sources.postgres import PASSWORD_VARIABLE, PostgresSourceResource
 
 # How long a catalog statement waits for another process's lock on the SQLite catalog before
@@ -131,11 +133,31 @@ def resources_for(settings: Settings) -> dict[str, Any]:
             work_dir=str(settings.home / "dbt-build"),
         ),
         "table_writer": writer,
-        "partitions": PartitionsResource(start=settings.partitions_start.isoformat()),
+        "partitions": PartitionsResource(start=(settings.partitions_start or DEFAULT_START).isoformat()),
         # A LakehouseIOManager whose permanent errors bypass the assets' retry policy.
         "lakehouse_io_manager": FailFastIOManager(writer=writer),
         **({"postgres": postgres_source(settings)} if settings.database_sources else {}),
     }
+
+
+def with_partitions_start(settings: Settings) -> Settings:
+    """``settings`` with the first daily partition decided: the setting, else the first day of the
+    data (landing and Bronze days, Silver orders' earliest creation day), else DEFAULT_START. Read
+    from listings and Iceberg metadata only; the copy carries it explicitly, so every job rebuilt
+    from it, and every remote job it starts, partitions alike."""
+    if settings.partitions_start is not None:
+        return settings
+    try:
+        store = table_store(settings).get_store()
+        zone = LandingZoneResource(root=settings.landing_root, region=settings.aws_region, endpoint_url=settings.s3_endpoint,
+                                   must_exist=False).zone()
+        days = [next(iter(zone.days(source)), None) for source in SOURCE_SUFFIXES]
+        days += [next(iter(store.bronze_days(contract)), None) for contract in (ORDERS_RAW, CUSTOMERS_RAW)]
+        days.append(store.earliest_day(ORDERS, "created_at"))
+    except Exception as exc:  # an unreachable bucket must not keep the code location from loading
+        logging.getLogger(__name__).warning(f"the first daily partition could not be derived from the data ({exc}); using {DEFAULT_START}")
+        days = []
+    return settings.model_copy(update={"partitions_start": first_day_of_data(days) or DEFAULT_START})
 
 
 def postgres_source(settings: Settings) -> PostgresSourceResource:

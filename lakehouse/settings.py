@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     landing: str | None = None
     env: Literal["local", "aws"] = "local"
     # First day of the daily partitions (landing days and report dates); data before it is refused.
-    partitions_start: dt.date = dt.date(2000, 1, 1)
+    # Unset: the first day of the data when the code location loads (environment.with_partitions_start).
+    partitions_start: dt.date | None = None
     # Share of a batch's records that may be rejected before the Silver write is refused (0-1).
     reject_rate_limit: float = Field(default=0.05, ge=0, le=1)
     # The table store's engine: "arrow" (pyiceberg + Arrow, embedded, no JVM jars) or "spark"

@@ -8,6 +8,9 @@ from collections.abc import Iterable
 import dagster as dg
 
 START_SETTING = "LAKEHOUSE_PARTITIONS_START"
+# The first partition before any data exists: wide, so files landing on any day are taken while
+# the code location runs (derived from the data at its next load, see ``first_day_of_data``).
+DEFAULT_START = dt.date(2000, 1, 1)
 
 
 class PartitionRangeError(ValueError):
@@ -18,7 +21,7 @@ class PartitionsResource(dg.ConfigurableResource):
     """The daily partitions' first day, for sensors and schedules to check days against before
     requesting runs (``LAKEHOUSE_PARTITIONS_START``)."""
 
-    start: str = "2000-01-01"
+    start: str = DEFAULT_START.isoformat()
 
     def definition(self) -> dg.DailyPartitionsDefinition:
         return daily_partitions(dt.date.fromisoformat(self.start))
@@ -35,9 +38,20 @@ def check_days(days: Iterable[dt.date], partitions: dg.DailyPartitionsDefinition
     last = dt.datetime.now(dt.UTC).date()
     for day in sorted(set(days)):
         if day < start:
-            raise PartitionRangeError(f"{what} {day} is before {START_SETTING}={start}; lower the setting to process it")
+            raise PartitionRangeError(
+                f"{what} {day} is before the first daily partition, {start} ({START_SETTING}, or when unset the first day of "
+                f"the data when the code location loaded): set {START_SETTING} to {day} or earlier, or reload the code location"
+            )
         if day > last:
             raise PartitionRangeError(f"{what} {day} is in the future (partitions end today, {last}); check the data's dates")
+
+
+def first_day_of_data(days: Iterable[dt.date | None]) -> dt.date | None:
+    """The first partition a code location needs: the earliest of the days its data falls on
+    (landing days, Bronze days, Silver's earliest report date), None when there is no data yet.
+    Partitions from there, not from a fixed year, so the UI shows the days that exist."""
+    found = [d for d in days if d is not None]
+    return min(found) if found else None
 
 
 def contiguous_ranges(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:

@@ -81,7 +81,7 @@ def refresh(
     ``console_log_level`` sets Dagster's console logger for the runs (None: Dagster's default);
     ``on_run`` gets each run's result as soon as the run has finished."""
     log = log or logging.getLogger(__name__).warning
-    from lakehouse.environment import resources_for
+    from lakehouse.environment import resources_for, with_partitions_start
 
     def execute(name: str, **kwargs) -> None:
         result = dg.execute_job(_job(name, settings), instance=instance, run_config=run_config(console_log_level), **kwargs)
@@ -89,6 +89,8 @@ def refresh(
         if on_run is not None:
             on_run(result)
 
+    explicit_start = settings.partitions_start is not None
+    settings = with_partitions_start(settings)  # decided once: every run of this refresh partitions alike
     fail_dead_runs(instance, log)
     # Runs execute in this process: its host and pid let a later refresh, or the landing sensor,
     # tell that a run's process is gone.
@@ -116,6 +118,9 @@ def refresh(
         execute(DATABASE_INGEST_JOB, tags={PIPELINE_TAG: DATABASE_INGEST_JOB, TRIGGER_TAG: trigger, **process})
         if not outcome.success:
             return outcome
+    if not explicit_start:  # Silver may now hold orders created before the first landing day
+        settings = with_partitions_start(settings.model_copy(update={"partitions_start": None}))
+        partitions = daily_partitions(settings.partitions_start)
     plan = plan_gold(resources["store"].get_store(), resources["dbt"].models(), settings.database_sources)
     inside, outside = split_by_partitions(plan.report_dates, partitions)
     if outside:

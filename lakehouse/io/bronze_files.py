@@ -216,6 +216,12 @@ class BronzeFiles:
         names = [i.path[len(self.fs_root) + 1 :] for i in infos if i.base_name.endswith(SUFFIX) and not i.base_name.startswith((".", "_"))]
         return sorted(names)
 
+    def days(self) -> list[dt.date]:
+        """Days that have a ``dt=`` folder, oldest first."""
+        infos = self.fs.get_file_info(pafs.FileSelector(self.fs_root, allow_not_found=True))
+        found = [m[1] for i in infos if i.type == pafs.FileType.Directory and (m := re.match(r"^dt=(\d{4}-\d{2}-\d{2})$", i.base_name))]
+        return sorted(dt.date.fromisoformat(d) for d in found)
+
     def ingested(self, days: Iterable[dt.date]) -> set[str]:
         """Landing keys (``dt=D/name``) of the files that are in Bronze on those days."""
         return {name[: -len(SUFFIX)] for name in self.files(days)}

@@ -85,6 +85,27 @@ class TableAppends(IcebergTables):
         info = self.info(contract)
         return WriteResult(contract.qualified_name, info.uri, WriteMode.append, written, info.row_count, committed=appeared is not None)
 
+    def bronze_days(self, contract: TableContract) -> list[dt.date]:
+        """The days a Bronze table has a folder for, oldest first (one listing, no file opened)."""
+        with self._storage_errors(contract):
+            return self.bronze(contract).days()
+
+    def earliest_day(self, contract: TableContract, column: str) -> dt.date | None:
+        """The UTC day of the smallest value of timestamp ``column`` in the table, from its data
+        files' column statistics (no data file is read); None when the table is empty or missing."""
+        table = self.load_table(contract)
+        if table is None or table.current_snapshot() is None:
+            return None
+        files = table.inspect.files()
+        if files.num_rows == 0:
+            return None
+        lows = [m[column]["lower_bound"] for m in files["readable_metrics"].to_pylist() if m and m.get(column)]
+        lows = [v for v in lows if v is not None]
+        if not lows:
+            return None
+        low = min(lows)
+        return low.astimezone(dt.UTC).date() if isinstance(low, dt.datetime) else low
+
     def bronze_files(self, contract: TableContract) -> list[str]:
         with self._storage_errors(contract):
             return self.bronze(contract).files()

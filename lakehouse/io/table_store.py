@@ -187,6 +187,14 @@ class TableStore(ABC):
         return None
 
     @abstractmethod
+    def bronze_days(self, contract: TableContract) -> list[dt.date]:
+        """The landing days a Bronze table holds files of, oldest first."""
+
+    @abstractmethod
+    def earliest_day(self, contract: TableContract, column: str) -> dt.date | None:
+        """The UTC day of the smallest value of timestamp ``column`` (from metadata), None if none."""
+
+    @abstractmethod
     def bronze_files(self, contract: TableContract) -> list[str]:
         """A Bronze table's data files, relative to its root (each file is one appended batch)."""
 

@@ -65,7 +65,7 @@ def run(pipes: Any) -> None:
     import lakehouse.assets  # noqa: F401 (registers every transformation)
     from lakehouse.automation.partitions import daily_partitions
     from lakehouse.contracts.transformations import registered
-    from lakehouse.environment import remote_spark_session, table_store, table_writer
+    from lakehouse.environment import remote_spark_session, table_store, table_writer, with_partitions_start
     from lakehouse.io.table_write import WriteStep
     from lakehouse.remote.pipes_metadata import to_pipes
     from lakehouse.resources.transformation_run import TransformationStep, run_transformation
@@ -78,7 +78,7 @@ def run(pipes: Any) -> None:
             f"{t.key}: this job runs code version {t.code_version}, the Dagster deployment has {pipes.code_version}: "
             "upload the deployment's package (`lakehouse package --upload`) and point the compute at it"
         )
-    partitions = daily_partitions(settings.partitions_start)
+    partitions = daily_partitions(with_partitions_start(settings).partitions_start)
     step = TransformationStep(
         write=WriteStep(run_id=pipes.run_id, asset_key=t.key, partition_keys=tuple(pipes.extras.get(PARTITIONS_EXTRA, ())), code_version=t.code_version),
         buildable=lambda day: partitions.has_partition_key(day.isoformat()),

@@ -83,7 +83,7 @@ def test_initial_load_is_appended_in_bounded_batches_with_its_watermark(database
     assert [p for p, _, _ in bronze_rows(store)] == [f"p{i}" for i in range(7)]
     rows = store.read(PAYMENTS_RAW).to_pylist()
     assert {r["payment_id"]: r["amount"] for r in rows}["p3"] == Decimal("3.25")  # numeric exactly, not a float
-    assert {r["_source_file"] for r in rows} == {f"payments/dt={dt.date.today().isoformat()}/payments-{n:010d}" for n in (1, 2, 3)}
+    assert {r["_source_file"] for r in rows} == {f"payments/dt={dt.datetime.now(dt.UTC).date().isoformat()}/payments-{n:010d}" for n in (1, 2, 3)}
     mark = watermark(store)
     assert dt.datetime.fromisoformat(mark["value"]) == T0 + dt.timedelta(minutes=6) and mark["key"] == "p6"
     registered = store.bronze(PAYMENTS_RAW).registered()
