@@ -5,6 +5,7 @@ import warnings
 
 import dagster as dg
 
+from lakehouse import user_tables
 from lakehouse.assets.bronze import bronze_assets
 from lakehouse.assets.bronze_database import database_bronze_asset
 from lakehouse.assets.gold.dbt_models import dbt_model_assets
@@ -30,6 +31,7 @@ PAYMENTS_SOURCE = PostgresTable(
     watermark="updated_at",
 )
 DATABASE_SOURCE_TAG = "lakehouse/source"
+user_tables.transformations()  # registers them on import too, like the modules above
 
 # Gold should follow new data within a day; the UI flags it when it does not.
 GOLD_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=48), warn_window=dt.timedelta(hours=26))
@@ -44,7 +46,8 @@ def all_assets(
         assets = list(bronze_assets(days))
         if database_sources:
             assets.append(database_bronze_asset(PAYMENTS_SOURCE, PAYMENTS_RAW, PAYMENTS))
-        for t in (*TRANSFORMATIONS, *(DATABASE_TRANSFORMATIONS if database_sources else ())):
+        # user_tables: the tables `lakehouse new table` scaffolded
+        for t in (*TRANSFORMATIONS, *user_tables.transformations(), *(DATABASE_TRANSFORMATIONS if database_sources else ())):
             extra = {"freshness_policy": GOLD_FRESHNESS} if t.target.layer is Layer.gold else {}
             assets.append(transformation_asset(t, partitions_def=days, **extra))
     assets.append(dbt_model_assets(dbt_target))

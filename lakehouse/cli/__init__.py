@@ -11,7 +11,7 @@ import argparse
 import sys
 import traceback
 
-from lakehouse.cli import deploy, landing, refresh, tables
+from lakehouse.cli import deploy, inspect, landing, refresh, runs, scaffold, tables
 from lakehouse.cli.errors import UsageError, explain
 from lakehouse.cli.home import dagster_home as _dagster_home
 from lakehouse.cli.output import _setup_output, printable
@@ -40,7 +40,7 @@ examples:
 """
 
 # The command groups, in the order --help lists them.
-_GROUPS = (landing, refresh, tables, deploy)
+_GROUPS = (landing, refresh, tables, inspect, runs, scaffold, deploy)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_output(args.verbose)
     settings = None
     try:
+        if getattr(args, "own_settings", False):  # validate reports a settings error as a problem
+            return args.run(args, None)
         settings = load_settings()
         return args.run(args, settings)
     except KeyboardInterrupt:

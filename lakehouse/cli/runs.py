@@ -1,0 +1,5 @@
+"""`lakehouse run` and `lakehouse logs`: to come."""
+
+
+def register(command) -> None:
+    pass
