@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from lakehouse.contracts.model import TableContract
+from lakehouse.contracts.model import TableContract, WriteMode
 from lakehouse.contracts.sensitive import mask_values
 from lakehouse.io.table_store import TableInfo, WriteResult
 
@@ -27,6 +27,16 @@ def write_metadata(contract: TableContract, result: WriteResult) -> dict[str, dg
     for column, values in result.changed.items():
         metadata[f"changed_{column}"] = dg.MetadataValue.json([str(v) for v in mask_values(contract, column, values)])
     return metadata
+
+
+# The row counts a write of each mode reports (WriteResult.counts, as rows_<name>).
+MODE_COUNTS = {WriteMode.merge: ("inserted", "updated", "deleted", "ignored")}
+
+
+def unwritten_metadata(contract: TableContract) -> dict[str, int]:
+    """The counts of a write that wrote nothing, as zeros: every materialization of a table carries
+    the same numeric keys, so Dagster plots them over all of them (no gaps at the no-ops)."""
+    return {"rows_written": 0, **{f"rows_{name}": 0 for name in MODE_COUNTS.get(contract.mode, ())}}
 
 
 def info_metadata(contract: TableContract, info: TableInfo) -> dict[str, dg.RawMetadataValue]:

@@ -20,7 +20,7 @@ from lakehouse.contracts.tables import contract_for
 from lakehouse.faults import point
 from lakehouse.io.audit_branches import audit_branch_name
 from lakehouse.io.glue import catalog_metadata
-from lakehouse.io.metadata import info_metadata, write_metadata
+from lakehouse.io.metadata import info_metadata, unwritten_metadata, write_metadata
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_store import CommitStamp, TableStore
 from lakehouse.io.write_audit import AuditInput, CheckOutcome, WriteAudit
@@ -102,7 +102,10 @@ class TableWriter(dg.ConfigurableResource):
                 audit = _audit_input(store, contract, contract.arrow_schema.empty_table(), before.row_count, before.row_count, None, {})
                 checks = self.audit.audit(contract, audit, wrote=False)
             log.info(f"{contract.qualified_name}: {NO_NEW_DATA}, the table is unchanged")
-            metadata = {**info_metadata(contract, before), **catalog_metadata(store, contract), "committed": False, "outcome": NO_NEW_DATA}
+            metadata = {
+                **info_metadata(contract, before), **catalog_metadata(store, contract), **unwritten_metadata(contract),
+                **_accounting_metadata(None, write.accounting), "committed": False, "outcome": NO_NEW_DATA,
+            }
             return WriteReport(metadata, checks)
         audited = self.write_audit_publish and iceberg
         branch = audit_branch_name(self.audit_branch, step.run_id) if audited else None
@@ -174,11 +177,12 @@ def _audit_input(
 
 
 def _accounting_metadata(result, accounting: dict[str, int]) -> dict:
-    """Where the records this write read went: rejected, applied, or superseded by a later event."""
+    """Where the records this write read went: rejected, applied, or superseded by a later event
+    (``result`` None: nothing was written)."""
     if "read" not in accounting:
         return {}
     valid = accounting["read"] - accounting.get("rejected", 0)
-    applied = sum(result.counts.get(k, 0) for k in ("inserted", "updated", "deleted"))
+    applied = sum(result.counts.get(k, 0) for k in ("inserted", "updated", "deleted")) if result is not None else 0
     return {
         "records_read": accounting["read"],
         "records_rejected": accounting.get("rejected", 0),

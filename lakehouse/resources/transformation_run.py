@@ -43,7 +43,9 @@ def run_transformation(
     planned = {} if plan.new_bronze_files is None else {"new_bronze_files": plan.new_bronze_files}
     if plan.nothing_new:
         log.info(f"no new Bronze data for {t.key}: nothing to do")
-        report = writer.write(t.target, None, step.write, log)
+        # No record read: its accounting reports zeros, as a write that read some would (plots).
+        nothing = TableWrite(None, accounting=dict.fromkeys(("read", "rejected"), 0)) if t.accounting else None
+        report = writer.write(t.target, nothing, step.write, log)
     else:
         lineage = gold_lineage(step, t, store)  # before the reads: see built_from_properties
         session = spark_session()
