@@ -122,6 +122,30 @@ def test_database_sources_join_the_code_location_with_their_own_job_and_schedule
     assert "postgres" not in plain.resources and "database_ingest" not in {j.name for j in plain.resolve_all_job_defs()}
 
 
+def test_the_catalog_shows_each_tables_description_columns_owners_and_tags(tmp_path):
+    defs = build_definitions(Settings(home=tmp_path / "catalog", postgres_host="127.0.0.1"))
+    specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
+    tables = {k: s for k, s in specs.items() if not k.startswith("maintenance/")}
+    assert len(tables) == 15  # 8 landing-fed tables, 4 of the database source, 3 dbt models
+    for key, spec in tables.items():
+        layer = key.split("/")[0]
+        assert spec.description and spec.owners == (["team:analytics"] if layer == "gold" else ["team:data-platform"]), key
+        assert spec.tags["lakehouse/layer"] == layer and spec.tags["domain"] in ("sales", "customers", "payments"), key
+        columns = spec.metadata["dagster/column_schema"].columns
+        assert columns and all(c.description for c in columns if not c.name.startswith("_") and c.name != "dt"), key
+    labelled = {k for k, s in tables.items() if "lakehouse/pii" in s.tags}
+    assert labelled == {"bronze/customers_raw", "silver/customers", "gold/customer_summary"}
+    email = next(c for c in tables["silver/customers"].metadata["dagster/column_schema"].columns if c.name == "email")
+    assert email.tags == {"pii": "email"}
+
+
+def test_a_contract_refuses_an_owner_dagster_would_not_show():
+    from lakehouse.contracts.model import Column, Layer, TableContract
+
+    with pytest.raises(ValueError, match="neither an e-mail address nor 'team:<name>'"):
+        TableContract(name="t", layer=Layer.gold, description="d", columns=(Column(name="a", type="long"),), owners=("analytics",))
+
+
 @pytest.fixture
 def defs(tmp_path) -> dg.Definitions:
     return build_definitions(Settings(home=tmp_path / "lakehouse_defs"))

@@ -174,7 +174,8 @@ def bronze_asset(
         io_manager_key=IO_MANAGER_KEY,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        tags={"lakehouse/source": source},
+        owners=list(contract.owners),
+        tags={**contract.catalog_tags, "lakehouse/source": source},
         retry_policy=TRANSIENT_RETRY_POLICY,
         check_specs=[
             dg.AssetCheckSpec(

@@ -170,7 +170,8 @@ def database_bronze_asset(table: PostgresTable, contract: TableContract, silver:
         metadata=table_metadata(contract),
         kinds={"postgres", "parquet"},
         group_name=contract.layer.value,
-        tags={"lakehouse/source": "postgres"},
+        owners=list(contract.owners),
+        tags={**contract.catalog_tags, "lakehouse/source": "postgres"},
         retry_policy=TRANSIENT_RETRY_POLICY,
     )
     def _asset(context: dg.AssetExecutionContext, postgres: PostgresSourceResource, store: TableStoreResource) -> dg.MaterializeResult:

@@ -14,7 +14,7 @@ import dagster as dg
 
 from lakehouse.assets.transformation import TRANSIENT_RETRY_POLICY
 from lakehouse.contracts.model import Layer, TableContract
-from lakehouse.contracts.tables import ALL_TABLES, DATABASE_TABLES
+from lakehouse.contracts.tables import ALL_TABLES, DATA_PLATFORM, DATABASE_TABLES
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_maintenance import MaintenanceReport
 from lakehouse.io.table_store import CommitStamp, TableStore
@@ -84,6 +84,7 @@ def _maintenance_asset(layer: Layer, tables: Sequence[TableContract], database_s
     @dg.asset(
         key=maintenance_key(layer),
         group_name=MAINTENANCE_GROUP,
+        owners=list(DATA_PLATFORM),
         deps=[c.asset_key for c in tables],
         retry_policy=TRANSIENT_RETRY_POLICY,
         kinds={"iceberg"},

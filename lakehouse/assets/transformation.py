@@ -116,6 +116,8 @@ def transformation_asset(t: Transformation, partitions_def: dg.PartitionsDefinit
         code_version=t.code_version,
         kinds={"spark", "iceberg"},
         group_name=t.target.layer.value,
+        owners=list(t.target.owners),
+        tags=t.target.catalog_tags,
         io_manager_key=IO_MANAGER_KEY,
         partitions_def=partitions_def if t.partition_source else None,
         backfill_policy=dg.BackfillPolicy.single_run() if t.partition_source else None,

@@ -63,6 +63,8 @@ def model_contract(manifest: Mapping[str, Any], node: Mapping[str, Any]) -> Tabl
             description=(node.get("description") or "").strip() or f"dbt model {node['name']}",
             columns=tuple(columns),
             primary_key=tuple(meta.get("primary_key", ())),
+            owners=tuple(meta.get("owners", ())),
+            tags={**{tag: "" for tag in node.get("tags") or ()}, **(meta.get("tags") or {})},
         )
     except ValueError as exc:
         raise DbtContractError(f"{where}: {exc}") from None

@@ -35,6 +35,8 @@ class WriteMode(str, Enum):
 DEFAULT_WRITE_MODE = {Layer.bronze: WriteMode.append, Layer.silver: WriteMode.merge, Layer.gold: WriteMode.overwrite}
 
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+_OWNER_TEAM = re.compile(r"^team:[A-Za-z0-9_-]+$")
+_OWNER_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SIMPLE_TYPES = {"string", "long", "int", "double", "boolean", "date", "timestamptz"}
 
 
@@ -136,6 +138,31 @@ class TableContract(BaseModel):
     write_mode: WriteMode | None = None
     expectations: tuple[Expectation, ...] = ()
     maintenance: MaintenancePolicy | None = None  # None: the layer's default (contracts/maintenance.py)
+    # Who answers for the table (Dagster owners: an e-mail address or "team:<name>"), and tags
+    # (key -> value; "" for a label) shown in the Dagster catalog. Pairs, so the contract stays hashable.
+    owners: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_pairs(cls, value):
+        return tuple(sorted(value.items())) if isinstance(value, dict) else value
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for owner in value:
+            if not (_OWNER_TEAM.match(owner) or _OWNER_EMAIL.match(owner)):
+                raise ValueError(f"owner {owner!r} is neither an e-mail address nor 'team:<name>' (Dagster's two kinds of owner)")
+        return value
+
+    @property
+    def catalog_tags(self) -> dict[str, str]:
+        """The Dagster asset tags: the contract's, plus its layer and whether it holds personal data."""
+        tags = {"lakehouse/layer": self.layer.value, **dict(self.tags)}
+        if any(c.pii for c in self.columns):
+            tags["lakehouse/pii"] = ""  # a label: the table holds personal data (its columns say which)
+        return tags
 
     @model_validator(mode="after")
     def _consistent(self) -> TableContract:

@@ -21,11 +21,18 @@ _RECORD = (
     Column(name="_line_number", type="long", required=True, description="1-based line in the landing file (0: the whole file, quarantined as unreadable)"),
 )
 
+# Who answers for the tables (Dagster owners, shown in the catalog): the platform team for what
+# is ingested and merged, the analytics team for the reporting tables.
+DATA_PLATFORM = ("team:data-platform",)
+ANALYTICS = ("team:analytics",)
+
 _DT = Column(name="dt", type="date", required=True, description="Day the landing file arrived")
 
 ORDERS_RAW = TableContract(
     name="orders_raw",
     layer=Layer.bronze,
+    owners=DATA_PLATFORM,
+    tags={"domain": "sales"},
     description="Every order CDC event landed, once, as raw JSON text with its lineage.",
     columns=(
         *_RECORD,
@@ -39,13 +46,15 @@ ORDERS_RAW = TableContract(
 CUSTOMERS_RAW = TableContract(
     name="customers_raw",
     layer=Layer.bronze,
+    owners=DATA_PLATFORM,
+    tags={"domain": "customers"},
     description="Every customer CSV row landed, once, split into text fields, with its lineage.",
     columns=(
-        Column(name="customer_id", type="string"),
-        Column(name="name", type="string", pii="name"),
-        Column(name="email", type="string", pii="email"),
-        Column(name="country", type="string"),
-        Column(name="updated_at", type="string"),
+        Column(name="customer_id", type="string", description="customer_id field as landed (text)"),
+        Column(name="name", type="string", pii="name", description="name field as landed (text)"),
+        Column(name="email", type="string", pii="email", description="email field as landed (text)"),
+        Column(name="country", type="string", description="country field as landed (text)"),
+        Column(name="updated_at", type="string", description="updated_at field as landed (text, validated in Silver)"),
         Column(name="_parse_error", type="string", description="Why the row could not be split: malformed_csv or not_utf8 (else null)"),
         *_RECORD,
         *LINEAGE,
@@ -57,6 +66,8 @@ CUSTOMERS_RAW = TableContract(
 ORDERS = TableContract(
     name="orders",
     layer=Layer.silver,
+    owners=DATA_PLATFORM,
+    tags={"domain": "sales"},
     description="One row per live order: its highest-lsn valid CDC event. Deleted orders are absent.",
     columns=(
         Column(name="order_id", type="string", required=True, description="Order identifier"),
@@ -96,6 +107,8 @@ _REJECT_COLUMNS = (
 ORDERS_REJECTS = TableContract(
     name="orders_rejects",
     layer=Layer.silver,
+    owners=DATA_PLATFORM,
+    tags={"domain": "sales"},
     description="Quarantine: every invalid order record with its raw text, source and reason.",
     columns=_REJECT_COLUMNS,
     primary_key=("record_id",),
@@ -104,6 +117,8 @@ ORDERS_REJECTS = TableContract(
 CUSTOMERS = TableContract(
     name="customers",
     layer=Layer.silver,
+    owners=DATA_PLATFORM,
+    tags={"domain": "customers"},
     description="One row per customer: the valid row with the latest updated_at.",
     columns=(
         Column(name="customer_id", type="string", required=True, description="Customer identifier"),
@@ -120,6 +135,8 @@ CUSTOMERS = TableContract(
 CUSTOMERS_REJECTS = TableContract(
     name="customers_rejects",
     layer=Layer.silver,
+    owners=DATA_PLATFORM,
+    tags={"domain": "customers"},
     description="Quarantine: every invalid customer record with its raw text, source and reason.",
     columns=_REJECT_COLUMNS,
     primary_key=("record_id",),
@@ -128,6 +145,8 @@ CUSTOMERS_REJECTS = TableContract(
 DAILY_SALES = TableContract(
     name="daily_sales",
     layer=Layer.gold,
+    owners=ANALYTICS,
+    tags={"domain": "sales"},
     description="Sales per UTC day of order creation and currency, over live orders not cancelled.",
     columns=(
         Column(name="report_date", type="date", required=True, description="UTC date of created_at"),
@@ -144,6 +163,8 @@ DAILY_SALES = TableContract(
 CUSTOMER_SUMMARY = TableContract(
     name="customer_summary",
     layer=Layer.gold,
+    owners=ANALYTICS,
+    tags={"domain": "customers"},
     description="Per customer: attributes, number of live orders and revenue of those not cancelled.",
     columns=(
         Column(name="customer_id", type="string", required=True, description="Customer identifier"),
@@ -183,6 +204,8 @@ PAYMENT_STATUSES = ["pending", "captured", "refunded", "failed"]
 PAYMENTS_RAW = TableContract(
     name="payments_raw",
     layer=Layer.bronze,
+    owners=DATA_PLATFORM,
+    tags={"domain": "payments"},
     description="Every payments row read from PostgreSQL, as read (typed), with delete events from key snapshots and lineage.",
     columns=(
         Column(name="payment_id", type="string", description="Payment identifier (the source's key)"),
@@ -202,6 +225,8 @@ PAYMENTS_RAW = TableContract(
 PAYMENTS = TableContract(
     name="payments",
     layer=Layer.silver,
+    owners=DATA_PLATFORM,
+    tags={"domain": "payments"},
     description="One row per live payment: its latest valid version. Payments deleted in the source are absent.",
     columns=(
         Column(name="payment_id", type="string", required=True, description="Payment identifier"),
@@ -227,6 +252,8 @@ PAYMENTS = TableContract(
 PAYMENTS_REJECTS = TableContract(
     name="payments_rejects",
     layer=Layer.silver,
+    owners=DATA_PLATFORM,
+    tags={"domain": "payments"},
     description="Quarantine: every invalid payments row with its values (as JSON), source batch and reason.",
     columns=_REJECT_COLUMNS,
     primary_key=("record_id",),
@@ -235,6 +262,8 @@ PAYMENTS_REJECTS = TableContract(
 ORDER_REVENUE = TableContract(
     name="order_revenue",
     layer=Layer.gold,
+    owners=ANALYTICS,
+    tags={"domain": "payments"},
     description="Per live order: its amount, what its payments captured and refunded, and revenue net of refunds.",
     columns=(
         Column(name="order_id", type="string", required=True, description="Order identifier"),

@@ -59,6 +59,14 @@ class LakehouseDbtTranslator(DagsterDbtTranslator):
         model = self._models.get(dbt_resource_props["unique_id"])
         return model.contract.layer.value if model else super().get_group_name(dbt_resource_props)
 
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]):
+        model = self._models.get(dbt_resource_props["unique_id"])
+        return list(model.contract.owners) if model else super().get_owners(dbt_resource_props)
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        model = self._models.get(dbt_resource_props["unique_id"])
+        return {**super().get_tags(dbt_resource_props), **(model.contract.catalog_tags if model else {})}
+
     def get_code_version(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return dbt_resource_props.get("checksum", {}).get("checksum")
 
