@@ -161,6 +161,10 @@ def test_a_refused_write_says_refused_and_which_checks_and_files(tmp_path, spark
         assert not result.success
         metadata = materialization(result, ORDERS).metadata
         assert metadata["outcome"].value == "refused" and metadata["published"].value is False
+        # main did not change: the plotted counts say so; what the refused branch held is kept apart
+        assert metadata["rows_inserted"].value == 0 and metadata["records_applied"].value == 0
+        assert metadata["audit_rows_inserted"].value == metadata["audit_records_applied"].value == 7
+        assert metadata["records_read"].value == 12 and metadata["records_rejected"].value == 5  # what the batch held
         branch = metadata["audit_branch"].value
         check = next(c for c in result.get_asset_check_evaluations() if c.check_name == "reject_rate_limit")
         assert not check.passed

@@ -28,6 +28,8 @@ from lakehouse.io.write_audit import AuditInput, CheckOutcome, WriteAudit
 CODE_VERSION_KEY = "lakehouse/code_version"
 # The ``outcome`` metadata of a write that did not publish new data (a write that did has none):
 NO_NEW_DATA = "no new data"  # nothing changed (committed false); the table is as it was
+# Counts of what a write changed in main (plotted over materializations): 0 when it was refused.
+APPLIED_KEYS = ("records_applied", "records_superseded")
 REFUSED = "refused"  # a blocking check failed: main unchanged, the audit branch kept
 
 _LOG = logging.getLogger(__name__)
@@ -143,6 +145,9 @@ class TableWriter(dg.ConfigurableResource):
                     metadata.update(
                         outcome=REFUSED, committed=False, blocking_failures=blocking, audit_snapshot_id=metadata.pop("snapshot_id", None)
                     )
+                    # Nothing reached main: the plotted change counts say 0; the branch's are kept apart.
+                    for key in [k for k in metadata if k.startswith("rows_") or k in APPLIED_KEYS]:
+                        metadata[f"audit_{key}"], metadata[key] = metadata[key], 0
                     if before.snapshot_id is not None:
                         metadata["snapshot_id"] = str(before.snapshot_id)
                     metadata["dagster/row_count"] = before.row_count
