@@ -381,7 +381,7 @@ def test_landing_day_before_the_partitions_is_refused_naming_day_and_setting(tmp
         monkeypatch.delenv(name, raising=False)
     settings = Settings(home=tmp_path / "lh", partitions_start="2026-01-02")
     land_sample(settings.home / "landing", seed=1, days=1, orders_per_day=5, start=dt.date(2026, 1, 1))
-    with pytest.raises(PartitionRangeError, match="landing day 2026-01-01 is before LAKEHOUSE_PARTITIONS_START=2026-01-02"):
+    with pytest.raises(PartitionRangeError, match=r"landing day 2026-01-01 is before the first daily partition, 2026-01-02 \(LAKEHOUSE_PARTITIONS_START"):
         refresh(settings, dg.DagsterInstance.ephemeral())
 
 
