@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from lakehouse.assets.transformation import TRANSIENT_RETRY_POLICY, permanent_errors_fail_at_once, table_metadata
 from lakehouse.contracts.model import TableContract
+from lakehouse.io.bronze_files import bronze_name, landing_day
 from lakehouse.io.store_resource import TableStoreResource
 from lakehouse.io.table_store import CommitStamp, TableStore
 from lakehouse.sources.postgres import PostgresReader, PostgresSourceResource, PostgresTable, decode, encode
@@ -63,7 +64,7 @@ def _already_in_bronze(store: TableStore, contract: TableContract, table: Postgr
 
 def _batch(contract: TableContract, rows: pa.Table, path: str, run_id: str, deleted: bool = False) -> pa.Table:
     n = rows.num_rows
-    day = dt.date.fromisoformat(path.split("/dt=", 1)[1][:10])
+    day = landing_day(path)
     columns = {name: rows[name] for name in rows.column_names}
     columns[DELETE_COLUMN] = pa.array([deleted] * n, pa.bool_())
     columns[ROW_COLUMN] = pa.array(range(1, n + 1), pa.int64())
@@ -105,7 +106,7 @@ def extract(
             new = page
         if new.num_rows:
             path = store.extract_batch_path(contract, table.name, position, today)
-            file = path.split("/", 1)[1] + ".parquet"
+            file = bronze_name(path)
             mark = _watermark_after(mark, new, table, file, overlap, None)
             result = store.append_extract(contract, _batch(contract, new, path, stamp.run_id), path, stamp, mark)
             report.rows_appended += result.rows_written
@@ -151,7 +152,7 @@ def _key_snapshot(
     gone = held.filter(pc.invert(pc.is_in(held, value_set=source_keys.cast(held.type)))) if len(held) else held
     rows = pa.table({table.key: gone, table.watermark: pa.array([taken_at] * len(gone), pa.timestamp("us", tz="UTC"))})
     path = store.extract_batch_path(contract, table.name, position, today)
-    file = path.split("/", 1)[1] + ".parquet"
+    file = bronze_name(path)
     marked = _watermark_after(mark, rows.slice(0, 0), table, file, overlap, checked_at.isoformat())
     result = store.append_extract(contract, _batch(contract, rows, path, stamp.run_id, deleted=True), path, stamp, marked)
     if len(gone):

@@ -135,28 +135,30 @@ class PostgresSourceResource(ConfigurableResource):
             return json.loads(text)["password"]
         return text
 
-    def uri(self) -> str:
+    def uri(self, password: str | None = None) -> str:
         quote = urllib.parse.quote
+        password = password if password is not None else self._password()
         query = urllib.parse.urlencode({"sslmode": self.sslmode, "connect_timeout": self.connect_timeout, "application_name": "lakehouse"})
-        return f"postgresql://{quote(self.user, safe='')}:{quote(self._password(), safe='')}@{self.host}:{self.port}/{quote(self.database, safe='')}?{query}"
+        return f"postgresql://{quote(self.user, safe='')}:{quote(password, safe='')}@{self.host}:{self.port}/{quote(self.database, safe='')}?{query}"
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[PostgresReader]:
         import adbc_driver_manager
         import adbc_driver_postgresql.dbapi as pg
 
-        uri = self.uri()
+        password = self._password()  # once: a secret is fetched from Secrets Manager
+        uri = self.uri(password)
         try:
             connection = pg.connect(uri, autocommit=True)
         except adbc_driver_manager.Error as exc:
-            raise self._connection_error(exc, uri) from None
+            raise self._connection_error(exc, uri, password) from None
         try:
             yield PostgresReader(connection, f"{self.user}@{self.host}:{self.port}/{self.database}")
         finally:
             connection.close()
 
-    def _connection_error(self, exc: Exception, uri: str) -> SourceError:
-        text = str(exc).replace(uri, "<uri>").replace(self._password(), "***")
+    def _connection_error(self, exc: Exception, uri: str, password: str) -> SourceError:
+        text = str(exc).replace(uri, "<uri>").replace(password, "***")
         where = f"PostgreSQL source {self.user}@{self.host}:{self.port}/{self.database}"
         low = text.lower()
         if "password authentication failed" in low or "no password supplied" in low:
